@@ -1,0 +1,17 @@
+import type { Kysely } from 'kysely';
+import type { Policy } from '../policy/schema.js';
+import type { UnifiedDatabase } from '../db/schema.js';
+import { createApplyRoomChanges, type ApplyRoomChangesResult } from './apply-room-changes.js';
+
+export interface ActivityDependencies {
+  readonly db: Kysely<UnifiedDatabase>;
+  readonly policy: Policy;
+  readonly onApplied?: (result: ApplyRoomChangesResult, durationMs: number) => void;
+}
+
+/** Activities that touch a database are built once per worker around its pool. */
+export function createActivities(deps: ActivityDependencies) {
+  return {
+    applyRoomChanges: createApplyRoomChanges(deps),
+  };
+}

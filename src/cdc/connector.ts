@@ -1,0 +1,366 @@
+import { createHash } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { ensureCursor, markSnapshotCompleted, markSnapshotStarted, recordAcked } from '../db/cursor-repository.js';
+import { recordDeadLetter } from '../db/dead-letter-repository.js';
+import type { UnifiedDatabase } from '../db/schema.js';
+import { makePosition } from '../domain/position.js';
+import type { Logger } from '../observability/logger.js';
+import { CloudDecoder } from './cloud-decoder.js';
+import { LegacyDecoder } from './legacy-decoder.js';
+import { RoomSignaller } from './room-signaller.js';
+import type { RowEvent, SourceDecoder } from './row-event.js';
+import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
+import { readSnapshot } from './snapshot.js';
+import { heartbeatTable, type SourceDescriptor } from './source-descriptor.js';
+import { TransactionTracker } from './transaction-tracker.js';
+
+export interface ConnectorOptions {
+  readonly descriptor: SourceDescriptor;
+  readonly unifiedDb: Kysely<UnifiedDatabase>;
+  readonly sourcePool: pg.Pool;
+  readonly temporal: Client;
+  readonly taskQueue: string;
+  readonly maxInFlight: number;
+  readonly heartbeatIntervalMs: number;
+  readonly ackIntervalMs?: number;
+  readonly log: Logger;
+}
+
+export type ConnectorPhase = 'idle' | 'snapshot' | 'streaming' | 'reconnecting' | 'stopped';
+
+export interface ConnectorStatus {
+  readonly source: string;
+  readonly phase: ConnectorPhase;
+  readonly connected: boolean;
+  readonly snapshotRows: number;
+  readonly changesSignalled: number;
+  readonly deadLetters: number;
+  readonly lastAckedLsn: string | null;
+  readonly lastError: string | null;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function microsToIso(micros: bigint): string {
+  return new Date(Number(micros / 1000n)).toISOString();
+}
+
+/**
+ * One source's change stream into the room workflows: a consistent snapshot when the
+ * slot is new, then pgoutput streaming. A position is acknowledged (cursor row first,
+ * then the slot) only once Temporal accepted every signal up to it, so a restart
+ * resumes from the slot with nothing lost; replays are ignored by the merge.
+ */
+export class Connector {
+  private readonly decoder: SourceDecoder;
+  private readonly signaller: RoomSignaller;
+  private readonly log: Logger;
+  private phase: ConnectorPhase = 'idle';
+  private connected = false;
+  private stopping = false;
+  private stopRequested: () => void = () => undefined;
+  private readonly stopped = new Promise<void>((resolve) => (this.stopRequested = resolve));
+  private loop: Promise<void> | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastAckedLsn: string | null = null;
+  private lastError: string | null = null;
+  private counts = { snapshotRows: 0, changesSignalled: 0, deadLetters: 0 };
+
+  constructor(private readonly options: ConnectorOptions) {
+    this.log = options.log;
+    const deadLetter = async (event: RowEvent, raw: Record<string, unknown>, reason: string) => {
+      const rowKey = createHash('sha1').update(JSON.stringify(raw)).digest('hex');
+      const fresh = await recordDeadLetter(options.unifiedDb, {
+        source: event.source,
+        tableName: event.table,
+        position: event.position,
+        commitTime: event.commitTime,
+        rowKey,
+        raw,
+        reason,
+      });
+      if (fresh) {
+        this.counts.deadLetters += 1;
+        this.log.warn('row dead-lettered', { table: event.table, position: event.position, reason });
+      }
+    };
+    this.decoder =
+      options.descriptor.source === 'legacy'
+        ? new LegacyDecoder(options.unifiedDb, deadLetter)
+        : new CloudDecoder(options.unifiedDb, options.sourcePool, deadLetter);
+    this.signaller = new RoomSignaller({
+      client: options.temporal,
+      taskQueue: options.taskQueue,
+      maxInFlight: options.maxInFlight,
+      log: options.log,
+    });
+  }
+
+  status(): ConnectorStatus {
+    return {
+      source: this.options.descriptor.source,
+      phase: this.phase,
+      connected: this.connected,
+      ...this.counts,
+      lastAckedLsn: this.lastAckedLsn,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Resolves once the snapshot (if one is due) is delivered and streaming has begun. */
+  async start(): Promise<void> {
+    const { descriptor, unifiedDb, sourcePool } = this.options;
+    const cursor = await ensureCursor(unifiedDb, descriptor);
+    await this.decoder.load();
+    this.startHeartbeats();
+    const slot = await readSlot(sourcePool, descriptor.slotName);
+    if (!slot.exists || cursor.snapshot_completed_at === null) {
+      if (slot.exists) {
+        this.log.warn('slot exists but its snapshot never completed: starting over', { slot: descriptor.slotName });
+        await dropSlot(sourcePool, descriptor.slotName);
+      }
+      await this.snapshot();
+    } else {
+      this.lastAckedLsn = cursor.last_acked_lsn ?? slot.confirmedFlushLsn;
+    }
+    this.loop = this.streamLoop();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return this.loop ?? undefined;
+    this.stopping = true;
+    this.stopRequested();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.signaller.stop();
+    await this.loop;
+    this.phase = 'stopped';
+  }
+
+  /**
+   * Heartbeats go into the source and come back through the slot like any change,
+   * so an idle source still moves its cursor, while a broken pipeline shows as lag.
+   */
+  private startHeartbeats(): void {
+    const { sourcePool, descriptor, heartbeatIntervalMs } = this.options;
+    let failures = 0;
+    const beat = async () => {
+      try {
+        await sourcePool.query(
+          `INSERT INTO ${heartbeatTable} (source, beat_at, beats) VALUES ($1, now(), 1)
+           ON CONFLICT (source) DO UPDATE SET beat_at = now(), beats = heartbeat.beats + 1`,
+          [descriptor.slotName],
+        );
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if (failures === 1 || failures % 12 === 0) this.log.warn('heartbeat write failed', { failures, error });
+      }
+    };
+    this.heartbeatTimer = setInterval(() => void beat(), heartbeatIntervalMs);
+    void beat();
+  }
+
+  private async snapshot(): Promise<void> {
+    const { descriptor, unifiedDb, sourcePool } = this.options;
+    this.phase = 'snapshot';
+    const exported = await createSlotWithSnapshot(descriptor.databaseUrl, descriptor.slotName);
+    try {
+      await markSnapshotStarted(unifiedDb, descriptor.source, exported.consistentPoint);
+      this.log.info('snapshot started', { slot: descriptor.slotName, consistentPoint: exported.consistentPoint });
+      const position = makePosition(exported.consistentPoint, 0);
+      const snapshotTime = new Date().toISOString();
+      const tracker = new TransactionTracker();
+      const transaction = tracker.begin(exported.consistentPoint, snapshotTime);
+      let lastProgress = Date.now();
+      for await (const { table, row } of readSnapshot(sourcePool, exported.snapshotName, descriptor.tables)) {
+        const event: RowEvent = { source: descriptor.source, table, op: 'insert', row, old: null, position, commitTime: snapshotTime };
+        await this.dispatch(tracker, transaction, event);
+        this.counts.snapshotRows += 1;
+        if (Date.now() - lastProgress > 5_000) {
+          lastProgress = Date.now();
+          this.log.info('snapshot progress', { rows: this.counts.snapshotRows, undelivered: tracker.undelivered });
+        }
+      }
+      tracker.commit(transaction, exported.consistentPoint);
+      while (tracker.peekDurableLsn() === null) {
+        if (tracker.failed !== null) throw new Error('snapshot delivery failed', { cause: tracker.failed });
+        await sleep(50);
+      }
+      await markSnapshotCompleted(unifiedDb, descriptor.source, exported.consistentPoint, snapshotTime, this.counts.snapshotRows);
+      this.lastAckedLsn = exported.consistentPoint;
+      this.log.info('snapshot delivered', { rows: this.counts.snapshotRows });
+    } finally {
+      await exported.release();
+    }
+  }
+
+  private async dispatch(tracker: TransactionTracker, transaction: ReturnType<TransactionTracker['begin']>, event: RowEvent): Promise<void> {
+    tracker.noteRealChange(transaction);
+    const signals = await this.decoder.decode(event);
+    if (signals.length === 0) return;
+    for (const delivery of await this.signaller.send(signals)) tracker.track(transaction, delivery);
+    this.counts.changesSignalled += signals.length;
+  }
+
+  private async streamLoop(): Promise<void> {
+    let backoffMs = 500;
+    while (!this.stopping) {
+      try {
+        await this.streamOnce();
+        backoffMs = 500;
+      } catch (error) {
+        this.lastError = error instanceof Error ? error.message : String(error);
+        this.log.warn('replication stream interrupted, reconnecting', { error, inMs: backoffMs });
+      }
+      if (this.stopping) break;
+      this.phase = 'reconnecting';
+      await Promise.race([sleep(backoffMs), this.stopped]);
+      backoffMs = Math.min(backoffMs * 2, 10_000);
+    }
+  }
+
+  /** One replication session. A fresh service each time: resubscribing a used one can hang. */
+  private async streamOnce(): Promise<void> {
+    const { descriptor, unifiedDb, sourcePool, ackIntervalMs = 200 } = this.options;
+    const slot = await readSlot(sourcePool, descriptor.slotName);
+    if (!slot.exists) throw new Error(`replication slot ${descriptor.slotName} is gone; re-run the connector to snapshot again`);
+    if (slot.active) throw new Error(`replication slot ${descriptor.slotName} is in use by pid ${slot.activePid ?? '?'}`);
+    this.lastAckedLsn ??= slot.confirmedFlushLsn;
+
+    const tracker = new TransactionTracker();
+    const service = new LogicalReplicationService(
+      { connectionString: descriptor.databaseUrl, application_name: `room-sync ${descriptor.source} connector` },
+      // Library defaults acknowledge on receipt (at-most-once); acknowledging is ours alone.
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+    );
+    const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [descriptor.publicationName] });
+
+    let failure: unknown = null;
+    let endSession: (reason: unknown) => void = () => undefined;
+    const sessionEnded = new Promise<unknown>((resolve) => (endSession = resolve));
+    const fail = (error: unknown) => {
+      failure ??= error;
+      endSession(error);
+    };
+
+    let transaction: ReturnType<TransactionTracker['begin']> | null = null;
+    let commitLsn = '0/0';
+    let ordinal = 0;
+    service.on('data', async (_lsn: string, message: Pgoutput.Message) => {
+      if (failure !== null) return; // nothing after a failed message may be acknowledged
+      try {
+        switch (message.tag) {
+          case 'begin':
+            commitLsn = message.commitLsn ?? '0/0';
+            ordinal = 0;
+            transaction = tracker.begin(commitLsn, microsToIso(message.commitTime.valueOf() as bigint));
+            return;
+          case 'commit':
+            if (transaction) tracker.commit(transaction, message.commitEndLsn ?? commitLsn);
+            transaction = null;
+            return;
+          case 'insert':
+          case 'update':
+          case 'delete': {
+            if (!transaction) throw new Error(`${message.tag} outside a transaction`);
+            ordinal += 1;
+            const table = `${message.relation.schema}.${message.relation.name}`;
+            if (table === heartbeatTable) return;
+            const event: RowEvent = {
+              source: descriptor.source,
+              table,
+              op: message.tag,
+              row: message.tag === 'delete' ? null : message.new,
+              old: message.tag === 'insert' ? null : (message.old ?? message.key),
+              position: makePosition(commitLsn, ordinal),
+              commitTime: transaction.commitTime,
+            };
+            await this.dispatch(tracker, transaction, event);
+            return;
+          }
+          case 'truncate':
+            if (!transaction) return;
+            ordinal += 1;
+            for (const relation of message.relations) {
+              const table = `${relation.schema}.${relation.name}`;
+              if (table === heartbeatTable) continue;
+              await this.recordTruncate(table, makePosition(commitLsn, ordinal), transaction.commitTime);
+            }
+            return;
+          default:
+            return;
+        }
+      } catch (error) {
+        fail(error);
+      }
+    });
+    service.on('heartbeat', (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
+      // Answer keepalives with what is durable, never with what was merely received.
+      if (shouldRespond && this.lastAckedLsn) void service.acknowledge(this.lastAckedLsn).catch(fail);
+    });
+    service.on('error', fail);
+    service.on('start', () => {
+      this.connected = true;
+      this.phase = 'streaming';
+      this.lastError = null;
+      this.log.info('streaming', { slot: descriptor.slotName, from: this.lastAckedLsn });
+    });
+
+    let flushing = false;
+    const flush = async () => {
+      if (flushing || failure !== null || tracker.failed !== null) return;
+      flushing = true;
+      try {
+        const durable = tracker.takeDurable();
+        if (durable === null || (durable.lsn === this.lastAckedLsn && durable.realChanges === 0)) return;
+        await recordAcked(unifiedDb, descriptor.source, {
+          lsn: durable.lsn,
+          commitTime: durable.commitTime,
+          lastChangeCommitTime: durable.lastChangeCommitTime,
+          changes: durable.realChanges,
+        });
+        await service.acknowledge(durable.lsn);
+        this.lastAckedLsn = durable.lsn;
+      } catch (error) {
+        fail(error);
+      } finally {
+        flushing = false;
+      }
+    };
+    const flushTimer = setInterval(() => {
+      if (tracker.failed !== null) fail(tracker.failed);
+      else void flush();
+    }, ackIntervalMs);
+
+    const subscription = service.subscribe(plugin, descriptor.slotName).then(
+      () => new Error('replication stream ended'),
+      (error: unknown) => error,
+    );
+    const reason = await Promise.race([sessionEnded, subscription, this.stopped.then(() => null)]);
+    clearInterval(flushTimer);
+    if (reason === null) await flush(); // a clean stop keeps what is durable
+    this.connected = false;
+    await Promise.race([service.destroy(), sleep(5_000)]);
+    // Deliveries still running belong to an abandoned session: let them finish before resuming (duplicates are harmless).
+    const deadline = Date.now() + 10_000;
+    while (this.signaller.pending > 0 && Date.now() < deadline && !this.stopping) await sleep(50);
+    if (reason !== null && !this.stopping) throw reason;
+  }
+
+  private async recordTruncate(table: string, position: string, commitTime: string): Promise<void> {
+    await recordDeadLetter(this.options.unifiedDb, {
+      source: this.options.descriptor.source,
+      tableName: table,
+      position,
+      commitTime,
+      rowKey: 'truncate',
+      raw: { truncate: table },
+      reason: 'TRUNCATE of a source table: rooms keep their last values until their rows change again',
+    });
+    this.counts.deadLetters += 1;
+    this.log.error('source table truncated', { table, position });
+  }
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/** Where a value came from when it is not set: the contract's local defaults. */
+export const localDefaults = {
+  LEGACY_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/legacy_inventory',
+  CLOUD_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/cloud_inventory',
+  UNIFIED_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/unified_inventory',
+  TEMPORAL_ADDRESS: '127.0.0.1:7233',
+  TEMPORAL_NAMESPACE: 'default',
+  TEMPORAL_TASK_QUEUE: 'room-sync',
+  TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
+  POLICY_FILE: 'policies/default.yaml',
+} as const;
+
+const postgresUrl = z
+  .string()
+  .url()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must start with postgres:// or postgresql://');
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
+
+export const envSchema = z.object({
+  LEGACY_DATABASE_URL: postgresUrl.default(localDefaults.LEGACY_DATABASE_URL),
+  CLOUD_DATABASE_URL: postgresUrl.default(localDefaults.CLOUD_DATABASE_URL),
+  UNIFIED_DATABASE_URL: postgresUrl.default(localDefaults.UNIFIED_DATABASE_URL),
+  TEMPORAL_ADDRESS: hostPort.default(localDefaults.TEMPORAL_ADDRESS),
+  TEMPORAL_NAMESPACE: z.string().min(1).default(localDefaults.TEMPORAL_NAMESPACE),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default(localDefaults.TEMPORAL_TASK_QUEUE),
+  TEMPORAL_UI_URL: z.string().url().default(localDefaults.TEMPORAL_UI_URL),
+  POLICY_FILE: z.string().min(1).default(localDefaults.POLICY_FILE),
+  /** Bound on signals in flight per connector: Temporal accepts them concurrently, the merge restores order. */
+  CONNECTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
+  /** Heartbeat written into each source so an idle source is told apart from a dead pipeline. */
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  STATUS_INTERVAL_MS: z.coerce.number().int().min(500).default(5_000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type AppConfig = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment once at start-up; the message names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = issue.path.join('.');
+      return `  ${variable}=${JSON.stringify(env[variable] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** True when the URL points at this machine's default server, where the demo may seed and set-up may manage Postgres. */
+export function isLocalServer(databaseUrl: string): boolean {
+  const host = new URL(databaseUrl).hostname;
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '[::1]';
+}

@@ -1,0 +1,22 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { UnifiedDatabase } from './schema.js';
+
+export interface PoolOptions {
+  readonly maxConnections?: number;
+  readonly applicationName?: string;
+}
+
+export function createPool(connectionString: string, options: PoolOptions = {}): pg.Pool {
+  return new pg.Pool({
+    connectionString,
+    max: options.maxConnections ?? 10,
+    application_name: options.applicationName ?? 'room-sync',
+    idleTimeoutMillis: 30_000,
+  });
+}
+
+/** One pool per process and database: activities and connectors share it, never a connection per call. */
+export function createUnifiedDb(pool: pg.Pool): Kysely<UnifiedDatabase> {
+  return new Kysely<UnifiedDatabase>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,26 @@
+import type { Kysely } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import * as unifiedSchema from './migrations/2026_11_27_0001_unified_schema.js';
+import type { UnifiedDatabase } from './schema.js';
+
+/** Migrations are listed in code so they ship inside the bundle and run the same under tsx and node. */
+const migrations: Record<string, Migration> = {
+  '2026_11_27_0001_unified_schema': unifiedSchema,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export class MigrationError extends Error {
+  override readonly name = 'MigrationError';
+}
+
+/** Brings the unified schema up to date; returns the names of migrations it applied. */
+export async function migrateToLatest(db: Kysely<UnifiedDatabase>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  const failed = results.find((result) => result.status === 'Error');
+  if (error !== undefined || failed) {
+    throw new MigrationError(`migration ${failed?.migrationName ?? '(before any migration)'} failed`, { cause: error });
+  }
+  return results.filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}

@@ -1,0 +1,121 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { SourceName, UnifiedStatus } from '../domain/room.js';
+
+/** timestamptz: read as Date, written as Date or ISO string. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** bigint columns arrive from pg as strings; the repository edge turns them into numbers. */
+type BigIntColumn = ColumnType<string, number | bigint | string, number | bigint | string>;
+type Json = ColumnType<unknown, string, string>;
+/** bigserial ids and counters the database fills. */
+type GeneratedBigInt = ColumnType<string, number | string | undefined, number | string>;
+
+/** Contract: what the booking engine and analytics read. */
+export interface UnifiedRoomsTable {
+  hotel_code: string;
+  room_code: string;
+  hotel_class: string;
+  room_type: string | null;
+  rate_minor: BigIntColumn | null;
+  currency: string | null;
+  availability: number | null;
+  status: UnifiedStatus;
+  rate_source: SourceName;
+  availability_source: SourceName;
+  room_type_source: SourceName;
+  status_source: SourceName;
+  policy_version: string;
+  updated_at: Timestamp;
+  legacy_position: string | null;
+  cloud_position: string | null;
+  legacy_commit_time: Timestamp | null;
+  cloud_commit_time: Timestamp | null;
+  /** Source commit time of the newest change folded into the row: end-to-end latency needs no second clock. */
+  last_change_commit_time: Timestamp | null;
+}
+
+/** Contract: append-only, for legal. */
+export interface ConflictAuditTable {
+  id: GeneratedBigInt;
+  hotel_code: string;
+  room_code: string;
+  field: 'rate' | 'availability' | 'room_type' | 'status';
+  legacy_value: Json;
+  cloud_value: Json;
+  winning_value: Json;
+  winning_source: SourceName;
+  rule: string;
+  policy_version: string;
+  resolved_at: Generated<Timestamp>;
+  hotel_class: string;
+  legacy_position: string | null;
+  legacy_hotel_position: string | null;
+  cloud_position: string | null;
+  trigger_source: SourceName;
+  trigger_position: string;
+}
+
+/** Each source's latest value per room, the merge's only input besides the policy. */
+export interface RoomSourcesTable {
+  hotel_code: string;
+  room_code: string;
+  legacy: JSONColumnType<object | null, string | null, string | null>;
+  cloud: JSONColumnType<object | null, string | null, string | null>;
+  legacy_hotel: JSONColumnType<object | null, string | null, string | null>;
+  updated_at: Timestamp;
+}
+
+/** The legacy property as last seen on the legacy stream, written by the legacy connector. */
+export interface LegacyHotelsTable {
+  hotel_code: string;
+  present: boolean;
+  mgmt_typ: string;
+  currency: string;
+  position: string;
+  commit_time: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Cloud property id to hotel code, so the cloud connector can key room rows (and deletes). */
+export interface CloudPropertiesTable {
+  property_id: string;
+  hotel_code: string;
+  present: boolean;
+  position: string;
+  updated_at: Timestamp;
+}
+
+export interface DeadLettersTable {
+  id: GeneratedBigInt;
+  source: SourceName;
+  table_name: string;
+  position: string;
+  commit_time: Timestamp | null;
+  row_key: string;
+  raw: Json;
+  reason: string;
+  received_at: Generated<Timestamp>;
+}
+
+/** Per source: what has durably reached Temporal, and so been acknowledged to the slot. */
+export interface CdcCursorsTable {
+  source: SourceName;
+  slot_name: string;
+  publication_name: string;
+  snapshot_lsn: string | null;
+  snapshot_completed_at: Timestamp | null;
+  last_acked_lsn: string | null;
+  last_acked_commit_time: Timestamp | null;
+  acked_at: Timestamp | null;
+  last_change_commit_time: Timestamp | null;
+  changes_acked: GeneratedBigInt;
+}
+
+export interface UnifiedDatabase {
+  unified_rooms: UnifiedRoomsTable;
+  conflict_audit: ConflictAuditTable;
+  room_sources: RoomSourcesTable;
+  legacy_hotels: LegacyHotelsTable;
+  cloud_properties: CloudPropertiesTable;
+  dead_letters: DeadLettersTable;
+  cdc_cursors: CdcCursorsTable;
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { sourceNames } from '../domain/room.js';
+
+const code = z.string().min(1);
+
+/** One source's view of a room, already in unified terms. Legacy leaves `currency` null: it lives on the property. */
+export const sourceRoomValuesSchema = z.object({
+  roomType: z.string().nullable(),
+  rateMinor: z.number().int().nonnegative().nullable(),
+  currency: z.string().length(3).nullable(),
+  availability: z.number().int().nonnegative().nullable(),
+  status: z.enum(['open', 'closed']),
+});
+export type SourceRoomValues = z.infer<typeof sourceRoomValuesSchema>;
+
+/** A room row changed in one source; `values: null` means the room has left that source. */
+export const roomChangeSchema = z.object({
+  kind: z.literal('room'),
+  source: z.enum(sourceNames),
+  hotelCode: code,
+  roomCode: code,
+  position: z.string().min(1),
+  commitTime: z.string().min(1),
+  values: sourceRoomValuesSchema.nullable(),
+});
+export type RoomChange = z.infer<typeof roomChangeSchema>;
+
+/**
+ * The legacy property of the room's hotel changed (class or currency). The new values
+ * travel through the legacy hotel table, not the signal, so every room of the hotel
+ * reads one consistent copy.
+ */
+export const legacyHotelChangeSchema = z.object({
+  kind: z.literal('legacy-hotel'),
+  source: z.literal('legacy'),
+  hotelCode: code,
+  roomCode: code,
+  position: z.string().min(1),
+  commitTime: z.string().min(1),
+});
+export type LegacyHotelChange = z.infer<typeof legacyHotelChangeSchema>;
+
+export const sourceChangeSchema = z.discriminatedUnion('kind', [roomChangeSchema, legacyHotelChangeSchema]);
+export type SourceChange = z.infer<typeof sourceChangeSchema>;
+
+/** The legacy property as the merge needs it; `present: false` once legacy deleted it. */
+export const legacyHotelSchema = z.object({
+  hotelCode: code,
+  present: z.boolean(),
+  mgmtType: z.string(),
+  currency: z.string().length(3),
+  position: z.string().min(1),
+  commitTime: z.string().min(1),
+});
+export type LegacyHotel = z.infer<typeof legacyHotelSchema>;
+
+export type MappingResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+export function mapped<T>(value: T): MappingResult<T> {
+  return { ok: true, value };
+}
+
+export function unmappable<T>(reason: string): MappingResult<T> {
+  return { ok: false, reason };
+}
+
+/** A zod failure as one line for a dead letter's reason. */
+export function describeShapeError(table: string, error: z.ZodError): string {
+  const issues = error.issues.map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`).join('; ');
+  return `unexpected ${table} row: ${issues}`;
+}

@@ -1,0 +1,37 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import type { SourceName } from '../domain/room.js';
+import { capturedTables } from '../cdc/source-descriptor.js';
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The contract's DDL lives beside the project (`../shared/sources`); SOURCE_DDL_DIR overrides. */
+export function sourceDdlDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env['SOURCE_DDL_DIR'] ?? join(projectRoot, '..', 'shared', 'sources');
+}
+
+/**
+ * Creates a source's tables from the contract's DDL when they are missing: for the
+ * local demo and the tests only. A real source already has them and is never altered.
+ */
+export async function ensureSourceSchema(pool: pg.Pool, source: SourceName, ddlDir = sourceDdlDir()): Promise<boolean> {
+  const { rows } = await pool.query<{ present: number }>(
+    `SELECT count(*)::int AS present FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname || '.' || c.relname = ANY($1)`,
+    [capturedTables[source]],
+  );
+  if ((rows[0]?.present ?? 0) === capturedTables[source].length) return false;
+  const file = join(ddlDir, `${source}.sql`);
+  let ddl: string;
+  try {
+    ddl = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read the ${source} source DDL at ${file} (set SOURCE_DDL_DIR to the folder holding legacy.sql and cloud.sql)`, {
+      cause: error,
+    });
+  }
+  await pool.query(ddl);
+  return true;
+}

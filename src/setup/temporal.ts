@@ -1,0 +1,251 @@
+// Runs the real Temporal CLI dev server (not the SDK's test server) so local
+// runs and tests exercise the same server binary users run. The CLI is built
+// from source with `go install` once and cached under <root>/.tools/bin.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { delimiter, dirname, join } from 'node:path';
+import { Connection } from '@temporalio/client';
+
+export type Log = (msg: string) => void;
+
+export const temporalCliVersion = 'v1.5.1';
+// Older releases are fallbacks in case the newest no longer builds with the local Go.
+export const temporalCliVersions: readonly string[] = ['v1.5.1', 'v1.4.1', 'v1.3.0'];
+
+const GO_BIN_DIR = '/usr/local/go/bin';
+const PROGRESS_EVERY_MS = 15_000;
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 10_000;
+
+export interface TemporalServerHandle {
+  stop(): Promise<void>;
+  pid: number | undefined;
+}
+
+export function temporalCliPath(projectRoot: string): string {
+  return join(projectRoot, '.tools', 'bin', 'temporal');
+}
+
+export async function ensureTemporalCli(projectRoot: string, log: Log): Promise<string> {
+  const cliPath = temporalCliPath(projectRoot);
+  if (await isExecutable(cliPath)) return cliPath;
+  await mkdir(dirname(cliPath), { recursive: true });
+  let lastError = '';
+  for (const version of temporalCliVersions) {
+    log(`building Temporal CLI ${version} (first time only, takes a few minutes)...`);
+    const result = await goInstall(projectRoot, version, log);
+    if (result.ok && (await isExecutable(cliPath))) {
+      log(`built Temporal CLI ${version} at ${cliPath}`);
+      return cliPath;
+    }
+    lastError = result.output || `go install exited without producing ${cliPath}`;
+    const last = version === temporalCliVersions.at(-1);
+    log(`building Temporal CLI ${version} failed; ${last ? 'giving up' : 'trying an older version'}`);
+  }
+  throw new Error(`Could not build the Temporal CLI with go install. Last error output:\n${lastError}`);
+}
+
+export async function isTemporalReachable(address: string): Promise<boolean> {
+  const { host, port } = parseAddress(address);
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1_000 });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
+export async function startTemporalDevServer(opts: {
+  cliPath: string;
+  dataDir: string;
+  address: string;
+  uiPort: number;
+  namespace: string;
+  log: Log;
+}): Promise<TemporalServerHandle> {
+  const { host, port } = parseAddress(opts.address);
+  await mkdir(opts.dataDir, { recursive: true });
+  const logPath = join(opts.dataDir, 'temporal.log');
+  const args = [
+    'server', 'start-dev',
+    '--db-filename', join(opts.dataDir, 'temporal.sqlite'),
+    '--ip', host,
+    '--port', String(port),
+    '--ui-port', String(opts.uiPort),
+    // WAL + NORMAL: far fewer fsyncs; the dev store is disposable anyway.
+    '--sqlite-pragma', 'journal_mode=WAL',
+    '--sqlite-pragma', 'synchronous=NORMAL',
+    '--log-level', 'warn',
+  ];
+  // "default" always exists; only extra namespaces need registering.
+  if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+
+  // The log is appended across runs; on failure we show only this run's part.
+  const logStart = (await stat(logPath).catch(() => undefined))?.size ?? 0;
+  const fd = openSync(logPath, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(opts.cliPath, args, { stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd); // the child has its own copy
+  }
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (e) => (spawnError = e));
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || spawnError) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  opts.log(`starting Temporal dev server on ${host}:${port} (UI :${opts.uiPort}, log ${logPath})`);
+  try {
+    await waitUntilReady(opts.address, opts.namespace, () => {
+      if (spawnError) return `could not spawn ${opts.cliPath}: ${spawnError.message}`;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return `exited with ${child.exitCode ?? child.signalCode}`;
+      }
+      return undefined;
+    });
+  } catch (e) {
+    await stop();
+    const log = await readFile(logPath).catch(() => Buffer.alloc(0));
+    const tail = log.subarray(logStart).toString('utf8').slice(-2_000);
+    throw new Error(
+      `Temporal dev server did not become ready: ${e instanceof Error ? e.message : String(e)}` +
+        `\n--- ${logPath} (tail) ---\n${tail}`,
+    );
+  }
+  opts.log(`Temporal dev server ready at ${host}:${port} (pid ${child.pid ?? '?'})`);
+  return { stop, pid: child.pid };
+}
+
+export async function ensureTemporalServer(opts: {
+  projectRoot: string;
+  address: string;
+  namespace: string;
+  log: Log;
+}): Promise<{ started: boolean; stop(): Promise<void> }> {
+  // Someone else's server (or one we started earlier): use it, never stop it.
+  if (await isTemporalReachable(opts.address)) {
+    return { started: false, stop: async () => undefined };
+  }
+  const cliPath = await ensureTemporalCli(opts.projectRoot, opts.log);
+  try {
+    const server = await startTemporalDevServer({
+      cliPath,
+      dataDir: join(opts.projectRoot, '.data', 'temporal'),
+      address: opts.address,
+      uiPort: 8233,
+      namespace: opts.namespace,
+      log: opts.log,
+    });
+    return { started: true, stop: server.stop };
+  } catch (e) {
+    // A concurrent caller may have won the race for the port; its server is fine to use.
+    if (await isTemporalReachable(opts.address)) {
+      return { started: false, stop: async () => undefined };
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+// The port opens before namespaces are loaded, so we also wait for describeNamespace.
+async function waitUntilReady(
+  address: string,
+  namespace: string,
+  died: () => string | undefined,
+): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'frontend port not open';
+  while (Date.now() < deadline) {
+    const why = died();
+    if (why !== undefined) throw new Error(why);
+    if (await isTemporalReachable(address)) {
+      try {
+        const conn = await Connection.connect({ address, connectTimeout: '2s' });
+        try {
+          await conn.workflowService.describeNamespace({ namespace });
+          return;
+        } finally {
+          await conn.close();
+        }
+      } catch (e) {
+        last = e instanceof Error ? e.message : String(e);
+      }
+    }
+    await sleep(250);
+  }
+  throw new Error(`not ready within ${READY_TIMEOUT_MS / 1000}s (${last})`);
+}
+
+async function goInstall(
+  projectRoot: string,
+  version: string,
+  log: Log,
+): Promise<{ ok: boolean; output: string }> {
+  const env = {
+    ...process.env,
+    GOBIN: join(projectRoot, '.tools', 'bin'),
+    PATH: `${process.env['PATH'] ?? ''}${delimiter}${GO_BIN_DIR}`,
+  };
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn('go', ['install', `github.com/temporalio/cli/cmd/temporal@${version}`], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Keep only the tail: a failed build's useful part is at the end.
+    let output = '';
+    const collect = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-20_000);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    const ticker = setInterval(() => {
+      const secs = Math.round((Date.now() - started) / 1000);
+      log(`  ... still building Temporal CLI ${version} (${secs}s elapsed)`);
+    }, PROGRESS_EVERY_MS);
+    const finish = (ok: boolean, extra = ''): void => {
+      clearInterval(ticker);
+      resolve({ ok, output: (output + extra).trim() });
+    };
+    child.once('error', (e) => finish(false, `\n${e.message}`));
+    child.once('close', (code) => finish(code === 0));
+  });
+}
+
+function parseAddress(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
+  if (!m || m[1] === undefined || m[2] === undefined) {
+    throw new Error(`Invalid Temporal address "${address}" (expected host:port)`);
+  }
+  return { host: m[1] === '' ? '127.0.0.1' : m[1], port: Number(m[2]) };
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,1 @@
+export { roomWorkflow } from './room.js';

@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { Connector } from '../../src/cdc/connector.js';
+import { describeSource } from '../../src/cdc/source-descriptor.js';
+import { prepareSource } from '../../src/cdc/source-setup.js';
+import { createPool, createUnifiedDb } from '../../src/db/connect.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import type { UnifiedDatabase } from '../../src/db/schema.js';
+import type { SourceName } from '../../src/domain/room.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { loadPolicy } from '../../src/policy/load.js';
+import type { Policy } from '../../src/policy/schema.js';
+import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
+import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
+import { temporalCliPath } from '../../src/setup/temporal.js';
+import { bundleRoomSyncWorkflows, createRoomSyncWorker } from '../../src/workers/worker.js';
+
+const serverUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const quiet = () => undefined;
+
+/** Three databases of the suite's own on the real server, dropped (with their slots) at the end. */
+export interface TestDatabases {
+  readonly urls: Readonly<Record<SourceName | 'unified', string>>;
+  readonly legacy: pg.Pool;
+  readonly cloud: pg.Pool;
+  readonly unifiedPool: pg.Pool;
+  readonly unified: Kysely<UnifiedDatabase>;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabases(label: string): Promise<TestDatabases> {
+  const prefix = `rs_test_${label}_${randomBytes(3).toString('hex')}`;
+  const admin = adminUrlFor(serverUrl);
+  const urlOf = (suffix: string) => {
+    const url = new URL(serverUrl);
+    url.pathname = `/${prefix}_${suffix}`;
+    return url.toString();
+  };
+  const urls = { legacy: urlOf('legacy'), cloud: urlOf('cloud'), unified: urlOf('unified') };
+  for (const url of Object.values(urls)) await ensureDatabase(admin, url, quiet);
+  const legacy = createPool(urls.legacy, { applicationName: 'room-sync test' });
+  const cloud = createPool(urls.cloud, { applicationName: 'room-sync test' });
+  const unifiedPool = createPool(urls.unified, { applicationName: 'room-sync test' });
+  const unified = createUnifiedDb(unifiedPool);
+  await ensureSourceSchema(legacy, 'legacy');
+  await ensureSourceSchema(cloud, 'cloud');
+  await migrateToLatest(unified);
+  for (const source of ['legacy', 'cloud'] as const) {
+    await prepareSource(source === 'legacy' ? legacy : cloud, describeSource(source, urls[source]));
+  }
+  return {
+    urls,
+    legacy,
+    cloud,
+    unifiedPool,
+    unified,
+    async drop() {
+      await unified.destroy();
+      await legacy.end();
+      await cloud.end();
+      for (const suffix of ['legacy', 'cloud', 'unified']) await dropDatabase(admin, `${prefix}_${suffix}`);
+    },
+  };
+}
+
+/** The real Temporal CLI dev server, built by the project's set-up into .tools/bin. */
+export async function startTestTemporal(): Promise<TestWorkflowEnvironment> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCliPath(projectRoot) }, ui: false, log: { format: 'pretty', level: 'warn' } },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleRoomSyncWorkflows();
+  return bundle;
+}
+
+export async function defaultPolicy(): Promise<Policy> {
+  return loadPolicy(`${projectRoot}/policies/default.yaml`);
+}
+
+/** Worker and both connectors, wired as `npm start` wires them, on the suite's databases. */
+export class TestPipeline {
+  readonly taskQueue = `room-sync-test-${randomBytes(4).toString('hex')}`;
+  private readonly connectors = new Map<SourceName, Connector>();
+  private workerRun: Promise<void> | null = null;
+  private worker: Awaited<ReturnType<typeof createRoomSyncWorker>> | null = null;
+
+  constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly dbs: TestDatabases,
+    readonly policy: Policy,
+    private readonly connectorOptions: { heartbeatIntervalMs?: number; maxInFlight?: number } = {},
+  ) {}
+
+  async startWorker(): Promise<void> {
+    this.worker = await createRoomSyncWorker({
+      connection: this.env.nativeConnection,
+      namespace: this.env.namespace ?? 'default',
+      taskQueue: this.taskQueue,
+      db: this.dbs.unified,
+      policy: this.policy,
+      workflowBundle: await workflowBundle(),
+    });
+    this.workerRun = this.worker.run();
+  }
+
+  async startConnector(source: SourceName): Promise<Connector> {
+    const connector = new Connector({
+      descriptor: describeSource(source, this.dbs.urls[source]),
+      unifiedDb: this.dbs.unified,
+      sourcePool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
+      temporal: this.env.client,
+      taskQueue: this.taskQueue,
+      maxInFlight: this.connectorOptions.maxInFlight ?? 16,
+      heartbeatIntervalMs: this.connectorOptions.heartbeatIntervalMs ?? 1_000,
+      log: createLogger(`test.connector.${source}`),
+    });
+    await connector.start();
+    this.connectors.set(source, connector);
+    return connector;
+  }
+
+  async stopConnector(source: SourceName): Promise<void> {
+    await this.connectors.get(source)?.stop();
+    this.connectors.delete(source);
+  }
+
+  async start(): Promise<void> {
+    await this.startWorker();
+    await this.startConnector('legacy');
+    await this.startConnector('cloud');
+  }
+
+  async stop(): Promise<void> {
+    for (const source of [...this.connectors.keys()]) await this.stopConnector(source);
+    this.worker?.shutdown();
+    await this.workerRun;
+  }
+}
+
+export async function waitFor<T>(
+  description: string,
+  probe: () => Promise<T | undefined | null | false>,
+  { timeoutMs = 30_000, intervalMs = 100 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== null && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`, { cause: last });
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
