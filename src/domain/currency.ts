@@ -18,7 +18,8 @@ const exponents: Readonly<Record<string, number>> = {
 };
 
 export function currencyExponent(currency: string): number | undefined {
-  return exponents[currency];
+  // Own keys only: "constructor" and friends are not currencies.
+  return Object.hasOwn(exponents, currency) ? exponents[currency] : undefined;
 }
 
 export function isKnownCurrency(currency: string): boolean {

@@ -1,0 +1,58 @@
+import type { Worker } from '@temporalio/worker';
+import { Connector } from '../cdc/connector.js';
+import { describeSource } from '../cdc/source-descriptor.js';
+import type { SourceName } from '../domain/room.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Policy } from '../policy/schema.js';
+import { createRoomSyncWorker } from '../workers/worker.js';
+import type { Resources } from './resources.js';
+
+export interface RunningWorker {
+  readonly worker: Worker;
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(resources: Resources, policy: Policy, metrics: Metrics, log: Logger): Promise<RunningWorker> {
+  const worker = await createRoomSyncWorker({
+    connection: await resources.workerConnection(),
+    namespace: resources.config.TEMPORAL_NAMESPACE,
+    taskQueue: resources.config.TEMPORAL_TASK_QUEUE,
+    db: resources.unified(),
+    policy,
+    onApplied: (result, durationMs) => {
+      metrics.applyBatches.inc();
+      metrics.changesApplied.inc(result.applied);
+      metrics.changesIgnored.inc(result.ignored);
+      metrics.conflicts.inc(result.conflicts);
+      metrics.applyLatency.observe(durationMs / 1000);
+    },
+  });
+  const done = worker.run();
+  log.info('worker running', { taskQueue: resources.config.TEMPORAL_TASK_QUEUE, policy: policy.policyVersion });
+  return {
+    worker,
+    done,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
+
+export async function startConnector(resources: Resources, source: SourceName, log: Logger): Promise<Connector> {
+  const { config } = resources;
+  const connector = new Connector({
+    descriptor: describeSource(source, source === 'legacy' ? config.LEGACY_DATABASE_URL : config.CLOUD_DATABASE_URL),
+    unifiedDb: resources.unified(),
+    sourcePool: resources.sourcePool(source),
+    temporal: await resources.client(),
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    maxInFlight: config.CONNECTOR_MAX_IN_FLIGHT,
+    heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
+    log: log.child(source),
+  });
+  await connector.start();
+  return connector;
+}

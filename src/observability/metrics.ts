@@ -1,0 +1,28 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The figures ops' dashboards read; one registry per process. */
+export function createMetrics() {
+  const registry = new Registry();
+  const sourceLabel = ['source'] as const;
+  return {
+    registry,
+    changesApplied: new Counter({ name: 'room_sync_changes_applied_total', help: 'Source changes folded into unified rows', registers: [registry] }),
+    changesIgnored: new Counter({ name: 'room_sync_changes_ignored_total', help: 'Duplicate or older changes ignored by position', registers: [registry] }),
+    conflicts: new Counter({ name: 'room_sync_conflicts_total', help: 'Conflict audit rows written', registers: [registry] }),
+    applyBatches: new Counter({ name: 'room_sync_apply_batches_total', help: 'Apply activity transactions', registers: [registry] }),
+    applyLatency: new Histogram({
+      name: 'room_sync_apply_seconds',
+      help: 'Duration of the apply activity (one transaction)',
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    lagSeconds: new Gauge({ name: 'room_sync_source_lag_seconds', help: 'Now minus the commit time of the newest acked change', labelNames: sourceLabel, registers: [registry] }),
+    backlogBytes: new Gauge({ name: 'room_sync_source_backlog_bytes', help: 'Source WAL position minus the acked position', labelNames: sourceLabel, registers: [registry] }),
+    slotRetainedBytes: new Gauge({ name: 'room_sync_slot_retained_wal_bytes', help: 'WAL the replication slot keeps on the source', labelNames: sourceLabel, registers: [registry] }),
+    connected: new Gauge({ name: 'room_sync_source_connected', help: '1 when the connector streams from the slot', labelNames: sourceLabel, registers: [registry] }),
+    deadLetters: new Gauge({ name: 'room_sync_dead_letters', help: 'Rows in the dead-letter table', labelNames: sourceLabel, registers: [registry] }),
+    openAlerts: new Gauge({ name: 'room_sync_open_alerts', help: 'Lag alerts open (warning or paging)', labelNames: [...sourceLabel, 'severity'], registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
