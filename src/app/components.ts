@@ -1,7 +1,10 @@
 import type { Worker } from '@temporalio/worker';
 import { Connector } from '../cdc/connector.js';
 import { describeSource } from '../cdc/source-descriptor.js';
-import type { SourceName } from '../domain/room.js';
+import { sourceNames, type SourceName } from '../domain/room.js';
+import { channelsFromConfig } from '../monitoring/channels.js';
+import { startMetricsServer } from '../observability/metrics-server.js';
+import { ensureLagMonitor, monitorSettingsFromConfig } from './lag-monitor.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Policy } from '../policy/schema.js';
@@ -14,13 +17,26 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** The sources as the monitor reads them: their slots, through the process's pools. */
+export function monitoredSources(resources: Resources) {
+  const { config } = resources;
+  return sourceNames.map((source) => ({
+    descriptor: describeSource(source, source === 'legacy' ? config.LEGACY_DATABASE_URL : config.CLOUD_DATABASE_URL),
+    pool: resources.sourcePool(source),
+  }));
+}
+
 export async function startWorker(resources: Resources, policy: Policy, metrics: Metrics, log: Logger): Promise<RunningWorker> {
+  const { config } = resources;
+  const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT) : null;
+  if (metricsServer) log.info('metrics endpoint', { url: `http://127.0.0.1:${config.METRICS_PORT}/metrics` });
   const worker = await createRoomSyncWorker({
     connection: await resources.workerConnection(),
     namespace: resources.config.TEMPORAL_NAMESPACE,
     taskQueue: resources.config.TEMPORAL_TASK_QUEUE,
     db: resources.unified(),
     policy,
+    monitoring: { sources: monitoredSources(resources), channels: channelsFromConfig(config), log: log.child('monitor'), metrics },
     onApplied: (result, durationMs) => {
       metrics.applyBatches.inc();
       metrics.changesApplied.inc(result.applied);
@@ -30,13 +46,16 @@ export async function startWorker(resources: Resources, policy: Policy, metrics:
     },
   });
   const done = worker.run();
-  log.info('worker running', { taskQueue: resources.config.TEMPORAL_TASK_QUEUE, policy: policy.policyVersion });
+  log.info('worker running', { taskQueue: config.TEMPORAL_TASK_QUEUE, policy: policy.policyVersion });
+  // The worker keeps the lag monitor alive: starting it is idempotent and hands it the current thresholds.
+  await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
   return {
     worker,
     done,
     stop: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
+      await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
     },
   };
 }

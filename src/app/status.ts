@@ -72,3 +72,88 @@ export function formatStatusLine(counts: PipelineCounts, appliedPerSecond: numbe
     `Temporal UI ${temporalUiUrl}`,
   ].join(' | ');
 }
+
+export interface SourceHealth {
+  readonly source: SourceName;
+  readonly lagSeconds: number | null;
+  readonly backlogBytes: number | null;
+  readonly slotRetainedBytes: number | null;
+  readonly connected: boolean | null;
+  readonly checkedSecondsAgo: number | null;
+  readonly alert: 'ok' | 'warning' | 'page';
+}
+
+export interface PipelineHealth {
+  readonly sources: readonly SourceHealth[];
+  readonly sellableRooms: number;
+  readonly unsellableRooms: number;
+  /** The most common reasons rooms are not sellable, for a person to read. */
+  readonly reasons: readonly { reason: string; rooms: number }[];
+}
+
+export async function readPipelineHealth(db: Kysely<UnifiedDatabase>): Promise<PipelineHealth> {
+  const freshness = await db
+    .selectFrom('source_freshness')
+    .select([
+      'source',
+      'backlog_bytes',
+      'slot_retained_bytes',
+      'connected',
+      sql<number | null>`extract(epoch FROM now() - last_acked_commit_time)::float8`.as('lag_seconds'),
+      sql<number>`extract(epoch FROM now() - checked_at)::float8`.as('checked_seconds_ago'),
+    ])
+    .execute();
+  const alerts = await db.selectFrom('alerts').select(['source', 'severity']).where('resolved_at', 'is', null).execute();
+  const bookable = await db
+    .selectFrom('bookable_rooms')
+    .select(['sellable', 'reason', sql<string>`count(*)`.as('rooms')])
+    .groupBy(['sellable', 'reason'])
+    .orderBy(sql`count(*)`, 'desc')
+    .execute();
+  return {
+    sources: sourceNames.map((source) => {
+      const row = freshness.find((candidate) => candidate.source === source);
+      const open = alerts.filter((alert) => alert.source === source);
+      return {
+        source,
+        lagSeconds: row?.lag_seconds ?? null,
+        backlogBytes: row?.backlog_bytes === null || row?.backlog_bytes === undefined ? null : Number(row.backlog_bytes),
+        slotRetainedBytes: row?.slot_retained_bytes === null || row?.slot_retained_bytes === undefined ? null : Number(row.slot_retained_bytes),
+        connected: row?.connected ?? null,
+        checkedSecondsAgo: row?.checked_seconds_ago ?? null,
+        alert: open.some((alert) => alert.severity === 'page') ? 'page' : open.length > 0 ? 'warning' : 'ok',
+      };
+    }),
+    sellableRooms: bookable.filter((row) => row.sellable).reduce((sum, row) => sum + Number(row.rooms), 0),
+    unsellableRooms: bookable.filter((row) => !row.sellable).reduce((sum, row) => sum + Number(row.rooms), 0),
+    reasons: bookable
+      .filter((row) => !row.sellable && row.reason !== null)
+      .slice(0, 5)
+      .map((row) => ({ reason: row.reason ?? '', rooms: Number(row.rooms) })),
+  };
+}
+
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return '?';
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+/** `room-sync status` for a person: one block per source, then what the booking engine may sell. */
+export function formatHealthReport(counts: PipelineCounts, health: PipelineHealth): string {
+  const lines: string[] = [];
+  for (const source of health.sources) {
+    const counted = counts.sources.find((candidate) => candidate.source === source.source);
+    lines.push(
+      `${source.source.padEnd(6)} ${source.alert.toUpperCase().padEnd(7)} lag ${formatSeconds(source.lagSeconds)}, ` +
+        `last real change ${formatSeconds(counted?.lastChangeAgeSeconds ?? null)} ago, backlog ${formatBytes(source.backlogBytes)}, ` +
+        `slot retains ${formatBytes(source.slotRetainedBytes)}, connector ${source.connected === null ? 'unknown' : source.connected ? 'connected' : 'DISCONNECTED'}, ` +
+        `checked ${formatSeconds(source.checkedSecondsAgo)} ago`,
+    );
+  }
+  lines.push(`rooms ${counts.rooms}, sellable ${health.sellableRooms}, not sellable ${health.unsellableRooms}; conflicts ${counts.conflicts}; dead letters ${counts.deadLetters}`);
+  if (health.sellableRooms === 0 && health.unsellableRooms > 0) lines.push('NOTHING IS SELLABLE');
+  for (const { reason, rooms } of health.reasons) lines.push(`  ${rooms} room(s): ${reason}`);
+  return lines.join('\n');
+}

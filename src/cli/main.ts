@@ -9,12 +9,17 @@ import { prepareEnvironment, preparePostgres, prepareSources, usesLocalServer } 
 import { Resources } from '../app/resources.js';
 import type { Connector } from '../cdc/connector.js';
 import { startConnector, startWorker } from '../app/components.js';
-import { formatStatusLine, readPipelineCounts } from '../app/status.js';
+import { formatHealthReport, formatStatusLine, readPipelineCounts, readPipelineHealth } from '../app/status.js';
+import { ensureLagMonitor, monitorSettingsFromConfig } from '../app/lag-monitor.js';
 import { createUnifiedDb, createPool } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { seedDemo } from '../demo/seed.js';
 import { PartnerTrafficSimulator } from '../demo/simulator.js';
+import { adminUrlFor, dropDatabasesWithPrefix } from '../setup/postgres.js';
 import { ensureTemporalCli } from '../setup/temporal.js';
+
+/** Test suites create their databases with this prefix (test/support/environment.ts). */
+const testDatabasePrefix = 'rs_test_';
 import { projectRoot } from '../setup/source-schemas.js';
 
 const usage = `room-sync: keeps the legacy and cloud inventories in one unified, audited view
@@ -29,7 +34,8 @@ usage: room-sync <command> [options]
   sources prepare           publication, REPLICA IDENTITY FULL and heartbeat table on both sources
   migrate                   bring the unified schema up to date
   setup [--tests]           make Postgres ready for logical replication and build the Temporal CLI
-  status                    per-source lag, rooms, conflicts, dead letters
+  monitor                   start the lag monitor workflow (or hand it new thresholds)
+  status                    per-source lag, backlog, alerts and what is sellable; exit 3 while paging
   seed | simulate           the demo's hotels / partner traffic alone
 
 Configuration is read from the environment: LEGACY_DATABASE_URL, CLOUD_DATABASE_URL,
@@ -151,12 +157,14 @@ async function commandMigrate(config: AppConfig, log: Logger): Promise<void> {
   }
 }
 
+/** Exit code 3 while any source is paging, so scripts and probes can act on it. */
 async function commandStatus(config: AppConfig): Promise<number> {
   const db = createUnifiedDb(createPool(config.UNIFIED_DATABASE_URL, { maxConnections: 1 }));
   try {
     const counts = await readPipelineCounts(db);
-    process.stdout.write(`${formatStatusLine(counts, 0, config.TEMPORAL_UI_URL)}\n`);
-    return 0;
+    const health = await readPipelineHealth(db);
+    process.stdout.write(`${formatHealthReport(counts, health)}\n`);
+    return health.sources.some((source) => source.alert === 'page') ? 3 : 0;
   } finally {
     await db.destroy();
   }
@@ -206,10 +214,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'setup':
       await preparePostgres(config, log);
       await ensureTemporalCli(projectRoot, (message) => log.info(message));
-      if (!values.tests) await commandMigrate(config, log);
+      if (values.tests) {
+        const dropped = await dropDatabasesWithPrefix(adminUrlFor(config.UNIFIED_DATABASE_URL), testDatabasePrefix);
+        if (dropped.length > 0) log.info('dropped databases left by earlier test runs', { dropped });
+      } else {
+        await commandMigrate(config, log);
+      }
       return 0;
     case 'status':
       return commandStatus(config);
+    case 'monitor': {
+      const resources = new Resources(config);
+      await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
+      log.info('lag monitor running with the current settings', { settings: monitorSettingsFromConfig(config) });
+      await resources.close();
+      return 0;
+    }
     case 'seed': {
       const resources = new Resources(config);
       const rooms = await seedDemo(resources.sourcePool('legacy'), resources.sourcePool('cloud'));

@@ -19,7 +19,16 @@ const postgresUrl = z
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
 
-export const envSchema = z.object({
+const urlList = z
+  .string()
+  .default('')
+  .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url !== ''))
+  .pipe(z.array(z.string().url()));
+
+const seconds = z.coerce.number().positive();
+
+export const envSchema = z
+  .object({
   LEGACY_DATABASE_URL: postgresUrl.default(localDefaults.LEGACY_DATABASE_URL),
   CLOUD_DATABASE_URL: postgresUrl.default(localDefaults.CLOUD_DATABASE_URL),
   UNIFIED_DATABASE_URL: postgresUrl.default(localDefaults.UNIFIED_DATABASE_URL),
@@ -34,7 +43,40 @@ export const envSchema = z.object({
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   STATUS_INTERVAL_MS: z.coerce.number().int().min(500).default(5_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-});
+  /** Lag alerting: lag = now − commit time of the newest change acked from that source. */
+  LAG_WARN_SECONDS: seconds.default(30),
+  LAG_PAGE_SECONDS: seconds.default(60),
+  LAG_CHECK_INTERVAL_SECONDS: seconds.default(5),
+  /** Hysteresis: an incident resolves once lag < warn × ratio for this many checks in a row. */
+  LAG_CLEAR_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
+  LAG_CLEAR_CHECKS: z.coerce.number().int().min(1).default(2),
+  /** The booking engine stops selling a room when the source owning its availability is older than this. */
+  STALE_AFTER_SECONDS: seconds.default(120),
+  /** A freshness row the monitor has not refreshed for this long vouches for nothing. */
+  MONITOR_SILENCE_SECONDS: seconds.default(30),
+  /** Generic JSON webhooks for every alert event, comma separated. */
+  ALERT_WEBHOOK_URLS: urlList,
+  /** A PagerDuty Events v2 compatible endpoint (trigger/resolve, dedup key per source incident). */
+  PAGERDUTY_EVENTS_URL: z.string().url().optional(),
+  PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
+  /** Prometheus metrics on the worker; 0 turns the endpoint off. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+})
+  .superRefine((config, context) => {
+    if (config.LAG_PAGE_SECONDS <= config.LAG_WARN_SECONDS) {
+      context.addIssue({ code: 'custom', path: ['LAG_PAGE_SECONDS'], message: `must be greater than LAG_WARN_SECONDS (${config.LAG_WARN_SECONDS})` });
+    }
+    if (config.PAGERDUTY_EVENTS_URL !== undefined && config.PAGERDUTY_ROUTING_KEY === undefined) {
+      context.addIssue({ code: 'custom', path: ['PAGERDUTY_ROUTING_KEY'], message: 'is required when PAGERDUTY_EVENTS_URL is set' });
+    }
+    if (config.MONITOR_SILENCE_SECONDS < config.LAG_CHECK_INTERVAL_SECONDS * 2) {
+      context.addIssue({
+        code: 'custom',
+        path: ['MONITOR_SILENCE_SECONDS'],
+        message: `must be at least twice LAG_CHECK_INTERVAL_SECONDS (${config.LAG_CHECK_INTERVAL_SECONDS})`,
+      });
+    }
+  });
 
 export type AppConfig = z.infer<typeof envSchema>;
 

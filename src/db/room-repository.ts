@@ -104,6 +104,7 @@ export async function upsertUnifiedRoom(
     availability_source: resolved.decisions.availability.source,
     room_type_source: resolved.decisions.room_type.source,
     status_source: resolved.decisions.status.source,
+    availability_owner: resolved.decisions.availability.owner,
     policy_version: resolved.policyVersion,
     updated_at: sql<Date>`now()`,
     legacy_position: sources.legacy?.position ?? null,

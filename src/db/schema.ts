@@ -23,6 +23,8 @@ export interface UnifiedRoomsTable {
   availability_source: SourceName;
   room_type_source: SourceName;
   status_source: SourceName;
+  /** The policy's owner of availability: the source whose freshness decides whether the room is sellable. */
+  availability_owner: SourceName | null;
   policy_version: string;
   updated_at: Timestamp;
   legacy_position: string | null;
@@ -110,7 +112,62 @@ export interface CdcCursorsTable {
   changes_acked: GeneratedBigInt;
 }
 
+/** Written by the lag monitor each check; bookable_rooms trusts a row only while valid_until is ahead. */
+export interface SourceFreshnessTable {
+  source: SourceName;
+  last_acked_commit_time: Timestamp | null;
+  last_change_commit_time: Timestamp | null;
+  lag_seconds: number | null;
+  backlog_bytes: BigIntColumn | null;
+  slot_retained_bytes: BigIntColumn | null;
+  connected: boolean | null;
+  stale_after_seconds: number;
+  checked_at: Timestamp;
+  valid_until: Timestamp;
+}
+
+/** One row per lag incident: opened by its first warning, resolved once. */
+export interface AlertsTable {
+  id: GeneratedBigInt;
+  incident_key: string;
+  source: SourceName;
+  severity: 'warning' | 'page';
+  lag_seconds: number;
+  threshold_seconds: number;
+  opened_at: Timestamp;
+  paged_at: Timestamp | null;
+  resolved_at: Timestamp | null;
+  resolved_lag_seconds: number | null;
+  message: string;
+}
+
+/** Every attempt to notify a channel, failures included, so a broken pager is visible. */
+export interface AlertDeliveriesTable {
+  id: GeneratedBigInt;
+  incident_key: string;
+  event: 'warn' | 'page' | 'resolve';
+  channel: string;
+  ok: boolean;
+  error: string | null;
+  attempted_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Contract view: what the booking engine may sell (read-only). */
+export interface BookableRoomsView {
+  hotel_code: string;
+  room_code: string;
+  sellable: boolean;
+  sellable_availability: number;
+  rate_minor: string | null;
+  currency: string | null;
+  reason: string | null;
+}
+
 export interface UnifiedDatabase {
+  bookable_rooms: BookableRoomsView;
+  source_freshness: SourceFreshnessTable;
+  alerts: AlertsTable;
+  alert_deliveries: AlertDeliveriesTable;
   unified_rooms: UnifiedRoomsTable;
   conflict_audit: ConflictAuditTable;
   room_sources: RoomSourcesTable;

@@ -102,15 +102,22 @@ export function applyChanges(
   let applied = 0;
   let ignored = 0;
 
-  if (currentLegacyHotel && isNewer(currentLegacyHotel.position, stored.legacyHotel?.position ?? null)) {
-    const next = { ...sources, legacyHotel: currentLegacyHotel };
-    conflicts.push(...conflictsAfter(policy, sources, next, 'legacy', currentLegacyHotel.position));
+  // The property sits in legacy's log: apply it after the batch's earlier legacy room
+  // changes and before its later ones, so no audit row shows a combination legacy never had.
+  let pendingHotel =
+    currentLegacyHotel && isNewer(currentLegacyHotel.position, stored.legacyHotel?.position ?? null) ? currentLegacyHotel : null;
+  const applyPendingHotel = (): void => {
+    if (!pendingHotel) return;
+    const next = { ...sources, legacyHotel: pendingHotel };
+    conflicts.push(...conflictsAfter(policy, sources, next, 'legacy', pendingHotel.position));
     sources = next;
-  }
+    pendingHotel = null;
+  };
 
   for (const change of orderBySourcePosition(changes)) {
-    // A property change's values were read from the hotel table above.
+    // A property change's values were read from the hotel table (currentLegacyHotel).
     if (change.kind === 'legacy-hotel') continue;
+    if (pendingHotel && change.source === 'legacy' && isNewer(change.position, pendingHotel.position)) applyPendingHotel();
     if (!isNewer(change.position, sources[change.source]?.position ?? null)) {
       ignored += 1;
       continue;
@@ -123,6 +130,7 @@ export function applyChanges(
     sources = next;
     applied += 1;
   }
+  applyPendingHotel();
 
   return { sources, resolved: resolveRoom(policy, sources), conflicts, applied, ignored };
 }

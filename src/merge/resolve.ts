@@ -5,7 +5,10 @@ import { sourceFieldValues, type FieldValue, type RateValue, type RoomSources } 
 
 export interface FieldDecision {
   readonly value: FieldValue | null;
+  /** Where the value came from: the owner, or the other source as a fallback. */
   readonly source: SourceName;
+  /** The owner under the policy, whether or not it had a value. */
+  readonly owner: SourceName;
   readonly rule: string;
 }
 
@@ -32,12 +35,12 @@ function decide(policy: Policy, hotelClass: string, field: FieldName, sources: R
   const fallback = otherSource(owner);
   const ownerValue = sourceFieldValues(sources, owner)[field];
   const base = `${hotelClass}/${field}: owner ${owner}`;
-  if (ownerValue !== null) return { value: ownerValue, source: owner, rule: base };
+  if (ownerValue !== null) return { value: ownerValue, source: owner, owner, rule: base };
   const fallbackValue = sourceFieldValues(sources, fallback)[field];
   if (policy.fallback === 'other-source' && fallbackValue !== null) {
-    return { value: fallbackValue, source: fallback, rule: `${base} has no value, fallback ${fallback}` };
+    return { value: fallbackValue, source: fallback, owner, rule: `${base} has no value, fallback ${fallback}` };
   }
-  return { value: null, source: owner, rule: `${base} has no value, nor has ${fallback}` };
+  return { value: null, source: owner, owner, rule: `${base} has no value, nor has ${fallback}` };
 }
 
 /**

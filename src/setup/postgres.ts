@@ -160,6 +160,20 @@ export async function dropDatabase(adminUrl: string, databaseName: string): Prom
   });
 }
 
+/**
+ * Drops databases a killed test run left behind (with their slots, which would
+ * otherwise pin WAL and use up max_replication_slots). Test suites name theirs with
+ * this prefix and drop them on success.
+ */
+export async function dropDatabasesWithPrefix(adminUrl: string, prefix: string): Promise<string[]> {
+  const names = await withClient(adminUrl, async (c) => {
+    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
+    return rows.map((row) => row.datname);
+  });
+  for (const name of names) await dropDatabase(adminUrl, name);
+  return names;
+}
+
 // ---------------------------------------------------------------- helpers
 
 interface ReplicationSettings {

@@ -38,16 +38,18 @@ export interface RoomSyncWorkerOptions {
   readonly db: Kysely<UnifiedDatabase>;
   readonly policy: Policy;
   readonly onApplied?: ActivityDependencies['onApplied'];
+  readonly monitoring: ActivityDependencies['monitoring'];
   readonly workflowBundle?: WorkflowBundleWithSourceMap;
   /** Room workflows kept in memory; the rest are replayed from history when they next get a signal. */
   readonly maxCachedWorkflows?: number;
 }
 
-/** One worker hosts the room workflows (and the apply activity) on one task queue. */
+/** One worker hosts the room workflows, the lag monitor and their activities on one task queue. */
 export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Promise<Worker> {
   const activities = createActivities({
     db: options.db,
     policy: options.policy,
+    monitoring: options.monitoring,
     ...(options.onApplied ? { onApplied: options.onApplied } : {}),
   });
   return Worker.create({

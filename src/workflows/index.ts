@@ -1,1 +1,2 @@
 export { roomWorkflow } from './room.js';
+export { lagMonitorWorkflow } from './lag-monitor.js';

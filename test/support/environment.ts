@@ -11,6 +11,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import type { UnifiedDatabase } from '../../src/db/schema.js';
 import type { SourceName } from '../../src/domain/room.js';
 import { createLogger } from '../../src/observability/logger.js';
+import type { AlertChannel } from '../../src/monitoring/channels.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
@@ -96,6 +97,7 @@ export class TestPipeline {
     readonly dbs: TestDatabases,
     readonly policy: Policy,
     private readonly connectorOptions: { heartbeatIntervalMs?: number; maxInFlight?: number } = {},
+    private readonly monitoringChannels: readonly AlertChannel[] = [],
   ) {}
 
   async startWorker(): Promise<void> {
@@ -106,11 +108,28 @@ export class TestPipeline {
       db: this.dbs.unified,
       policy: this.policy,
       workflowBundle: await workflowBundle(),
+      monitoring: {
+        sources: (['legacy', 'cloud'] as const).map((source) => ({
+          descriptor: describeSource(source, this.dbs.urls[source]),
+          pool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
+        })),
+        channels: this.monitoringChannels,
+        log: createLogger('test.monitor'),
+      },
     });
     this.workerRun = this.worker.run();
   }
 
+  /** Starts a connector (snapshot first when its slot is new); resolves once it streams. */
   async startConnector(source: SourceName): Promise<Connector> {
+    const connector = this.createConnector(source);
+    await connector.start();
+    return connector;
+  }
+
+  /** A registered but not yet started connector, for tests that watch it while it starts. */
+  createConnector(source: SourceName): Connector {
+    if (this.connectors.has(source)) throw new Error(`a ${source} connector is already running`);
     const connector = new Connector({
       descriptor: describeSource(source, this.dbs.urls[source]),
       unifiedDb: this.dbs.unified,
@@ -121,8 +140,13 @@ export class TestPipeline {
       heartbeatIntervalMs: this.connectorOptions.heartbeatIntervalMs ?? 1_000,
       log: createLogger(`test.connector.${source}`),
     });
-    await connector.start();
     this.connectors.set(source, connector);
+    return connector;
+  }
+
+  connector(source: SourceName): Connector {
+    const connector = this.connectors.get(source);
+    if (!connector) throw new Error(`no ${source} connector`);
     return connector;
   }
 

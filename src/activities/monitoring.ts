@@ -1,0 +1,196 @@
+import { sql, type Kysely } from 'kysely';
+import type pg from 'pg';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { SourceDescriptor } from '../cdc/source-descriptor.js';
+import type { UnifiedDatabase } from '../db/schema.js';
+import type { SourceName } from '../domain/room.js';
+import { buildPayload, channelWants, describeEvent, sendToChannel, type AlertChannel } from '../monitoring/channels.js';
+import type { AlertEvent } from '../monitoring/lag-state.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface SourceReading {
+  readonly source: SourceName;
+  /** now − commit time of the newest acked change (heartbeats included); null before the first ack. */
+  readonly lagSeconds: number | null;
+  readonly lastChangeAgeSeconds: number | null;
+  readonly backlogBytes: number | null;
+  readonly slotRetainedBytes: number | null;
+  readonly connected: boolean | null;
+  readonly sourceError: string | null;
+}
+
+export interface CheckSourcesInput {
+  readonly staleAfterSeconds: number;
+  /** How long the freshness written now may be trusted without another check. */
+  readonly validForSeconds: number;
+}
+
+export interface MonitoredSource {
+  readonly descriptor: SourceDescriptor;
+  readonly pool: pg.Pool;
+}
+
+export interface MonitoringDependencies {
+  readonly db: Kysely<UnifiedDatabase>;
+  readonly sources: readonly MonitoredSource[];
+  readonly channels: readonly AlertChannel[];
+  readonly log: Logger;
+  readonly metrics?: Metrics;
+}
+
+interface SlotReading {
+  backlog: string | null;
+  retained: string | null;
+  active: boolean | null;
+}
+
+async function readSlot(pool: pg.Pool, slotName: string, ackedLsn: string | null): Promise<SlotReading> {
+  const client = await pool.connect();
+  try {
+    await client.query(`SET statement_timeout = '3s'`);
+    const { rows } = await client.query<SlotReading>(
+      `SELECT (pg_current_wal_lsn() - $2::pg_lsn)::bigint::text AS backlog,
+              (pg_current_wal_lsn() - s.restart_lsn)::bigint::text AS retained,
+              s.active
+         FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = $1`,
+      [slotName, ackedLsn ?? '0/0'],
+    );
+    return rows[0] ?? { backlog: null, retained: null, active: null };
+  } finally {
+    client.release();
+  }
+}
+
+const toNumber = (value: string | null | undefined): number | null => (value === null || value === undefined ? null : Number(value));
+
+export function createMonitoringActivities({ db, sources, channels, log, metrics }: MonitoringDependencies) {
+  return {
+    /** Reads every source's cursor and slot, writes the freshness the booking view trusts, updates the gauges. */
+    async checkSources(input: CheckSourcesInput): Promise<SourceReading[]> {
+      const cursors = await db
+        .selectFrom('cdc_cursors')
+        .select([
+          'source',
+          'last_acked_lsn',
+          'last_acked_commit_time',
+          'last_change_commit_time',
+          sql<number | null>`extract(epoch FROM now() - last_acked_commit_time)::float8`.as('lag_seconds'),
+          sql<number | null>`extract(epoch FROM now() - last_change_commit_time)::float8`.as('change_age_seconds'),
+        ])
+        .execute();
+      const deadLetters = await db.selectFrom('dead_letters').select(['source', sql<string>`count(*)`.as('count')]).groupBy('source').execute();
+      const readings: SourceReading[] = [];
+      for (const { descriptor, pool } of sources) {
+        const cursor = cursors.find((row) => row.source === descriptor.source);
+        let slot: SlotReading = { backlog: null, retained: null, active: null };
+        let sourceError: string | null = null;
+        try {
+          slot = await readSlot(pool, descriptor.slotName, cursor?.last_acked_lsn ?? null);
+        } catch (error) {
+          sourceError = error instanceof Error ? error.message : String(error);
+        }
+        const reading: SourceReading = {
+          source: descriptor.source,
+          lagSeconds: cursor?.lag_seconds ?? null,
+          lastChangeAgeSeconds: cursor?.change_age_seconds ?? null,
+          backlogBytes: toNumber(slot.backlog),
+          slotRetainedBytes: toNumber(slot.retained),
+          connected: sourceError === null ? slot.active === true : null,
+          sourceError,
+        };
+        readings.push(reading);
+        const values = {
+          last_acked_commit_time: cursor?.last_acked_commit_time ?? null,
+          last_change_commit_time: cursor?.last_change_commit_time ?? null,
+          lag_seconds: reading.lagSeconds,
+          backlog_bytes: reading.backlogBytes,
+          slot_retained_bytes: reading.slotRetainedBytes,
+          connected: reading.connected,
+          stale_after_seconds: input.staleAfterSeconds,
+          checked_at: sql<Date>`now()`,
+          valid_until: sql<Date>`now() + make_interval(secs => ${input.validForSeconds})`,
+        };
+        await db
+          .insertInto('source_freshness')
+          .values({ source: descriptor.source, ...values })
+          .onConflict((conflict) => conflict.column('source').doUpdateSet(values))
+          .execute();
+        if (metrics) {
+          const labels = { source: descriptor.source };
+          if (reading.lagSeconds !== null) metrics.lagSeconds.set(labels, reading.lagSeconds);
+          if (reading.backlogBytes !== null) metrics.backlogBytes.set(labels, reading.backlogBytes);
+          if (reading.slotRetainedBytes !== null) metrics.slotRetainedBytes.set(labels, reading.slotRetainedBytes);
+          metrics.connected.set(labels, reading.connected ? 1 : 0);
+          metrics.deadLetters.set(labels, Number(deadLetters.find((row) => row.source === descriptor.source)?.count ?? 0));
+        }
+      }
+      return readings;
+    },
+
+    /** The alerts row for an incident (opened, paged, resolved) and one structured log line. Idempotent on retry. */
+    async recordAlertEvent({ event, at }: { event: AlertEvent; at: string }): Promise<void> {
+      const message = describeEvent(event);
+      if (event.kind === 'resolve') {
+        await db
+          .updateTable('alerts')
+          .set({ resolved_at: at, resolved_lag_seconds: event.lagSeconds })
+          .where('incident_key', '=', event.incidentKey)
+          .where('resolved_at', 'is', null)
+          .execute();
+        log.info('lag alert resolved', { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds });
+      } else {
+        const severity = event.kind === 'page' ? 'page' : 'warning';
+        await db
+          .insertInto('alerts')
+          .values({
+            incident_key: event.incidentKey,
+            source: event.source,
+            severity,
+            lag_seconds: event.lagSeconds,
+            threshold_seconds: event.thresholdSeconds,
+            opened_at: at,
+            paged_at: event.kind === 'page' ? at : null,
+            message,
+          })
+          .onConflict((conflict) =>
+            conflict.column('incident_key').doUpdateSet(
+              event.kind === 'page'
+                ? { severity: 'page', paged_at: at, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, message }
+                : {},
+            ),
+          )
+          .execute();
+        const line = { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds, thresholdSeconds: event.thresholdSeconds };
+        if (event.kind === 'page') log.error('PAGE: CDC lag over the paging threshold', line);
+        else log.warn('CDC lag over the warning threshold', line);
+      }
+      if (metrics) {
+        const open = await db
+          .selectFrom('alerts')
+          .select(['source', 'severity', sql<string>`count(*)`.as('count')])
+          .where('resolved_at', 'is', null)
+          .groupBy(['source', 'severity'])
+          .execute();
+        metrics.openAlerts.reset();
+        for (const row of open) metrics.openAlerts.set({ source: row.source, severity: row.severity }, Number(row.count));
+      }
+    },
+
+    /** One channel, one event. Each failed attempt is recorded, then thrown for Temporal to retry with backoff. */
+    async deliverAlert({ channelName, event, at }: { channelName: string; event: AlertEvent; at: string }): Promise<void> {
+      const channel = channels.find((candidate) => candidate.name === channelName);
+      if (!channel) throw ApplicationFailure.nonRetryable(`alert channel ${channelName} is not configured on this worker`);
+      if (!channelWants(channel, event)) return;
+      try {
+        await sendToChannel(channel, buildPayload(channel, event, at));
+        await db.insertInto('alert_deliveries').values({ incident_key: event.incidentKey, event: event.kind, channel: channel.name, ok: true, error: null }).execute();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        await db.insertInto('alert_deliveries').values({ incident_key: event.incidentKey, event: event.kind, channel: channel.name, ok: false, error: message }).execute();
+        log.warn('alert delivery failed; Temporal retries it', { channel: channel.name, event: event.kind, source: event.source, error: message });
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import type { Client } from '@temporalio/client';
+import type { AppConfig } from '../config/env.js';
+import { channelsFromConfig } from '../monitoring/channels.js';
+import { lagMonitorWorkflow } from '../workflows/lag-monitor.js';
+import { lagMonitorWorkflowId, monitorSettingsSignal, type MonitorSettings } from '../workflows/messages.js';
+
+export function monitorSettingsFromConfig(config: AppConfig): MonitorSettings {
+  return {
+    thresholds: {
+      warnSeconds: config.LAG_WARN_SECONDS,
+      pageSeconds: config.LAG_PAGE_SECONDS,
+      clearRatio: config.LAG_CLEAR_RATIO,
+      clearChecks: config.LAG_CLEAR_CHECKS,
+    },
+    checkIntervalSeconds: config.LAG_CHECK_INTERVAL_SECONDS,
+    staleAfterSeconds: config.STALE_AFTER_SECONDS,
+    validForSeconds: config.MONITOR_SILENCE_SECONDS,
+    channelNames: channelsFromConfig(config).map((channel) => channel.name),
+  };
+}
+
+/** Starts the monitor if it is not running, and hands a running one the current settings. */
+export async function ensureLagMonitor(client: Client, taskQueue: string, settings: MonitorSettings, workflowId = lagMonitorWorkflowId): Promise<void> {
+  await client.workflow.signalWithStart(lagMonitorWorkflow, {
+    workflowId,
+    taskQueue,
+    args: [{ settings }],
+    signal: monitorSettingsSignal,
+    signalArgs: [settings],
+  });
+}

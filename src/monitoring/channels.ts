@@ -1,0 +1,90 @@
+import type { AppConfig } from '../config/env.js';
+import type { AlertEvent } from './lag-state.js';
+
+/** Channels by name; URLs and keys stay in the worker's configuration, never in workflow history. */
+export type AlertChannel =
+  | { readonly name: string; readonly kind: 'webhook'; readonly url: string }
+  | { readonly name: string; readonly kind: 'pagerduty'; readonly url: string; readonly routingKey: string };
+
+export function channelsFromConfig(config: Pick<AppConfig, 'ALERT_WEBHOOK_URLS' | 'PAGERDUTY_EVENTS_URL' | 'PAGERDUTY_ROUTING_KEY'>): AlertChannel[] {
+  const channels: AlertChannel[] = config.ALERT_WEBHOOK_URLS.map((url, index) => ({ name: `webhook-${index + 1}`, kind: 'webhook', url }));
+  if (config.PAGERDUTY_EVENTS_URL !== undefined && config.PAGERDUTY_ROUTING_KEY !== undefined) {
+    channels.push({ name: 'pagerduty', kind: 'pagerduty', url: config.PAGERDUTY_EVENTS_URL, routingKey: config.PAGERDUTY_ROUTING_KEY });
+  }
+  return channels;
+}
+
+/** Pagers hear about pages and their resolves; generic webhooks hear everything. */
+export function channelWants(channel: Pick<AlertChannel, 'kind'>, event: AlertEvent): boolean {
+  if (channel.kind === 'webhook') return true;
+  return event.kind === 'page' || (event.kind === 'resolve' && event.wasPaging);
+}
+
+export function describeEvent(event: AlertEvent): string {
+  const lag = `${event.lagSeconds.toFixed(1)} s`;
+  switch (event.kind) {
+    case 'warn':
+      return `room-sync: ${event.source} CDC lag ${lag} passed the warning threshold (${event.thresholdSeconds} s)`;
+    case 'page':
+      return `room-sync: ${event.source} CDC lag ${lag} passed the paging threshold (${event.thresholdSeconds} s); the booking view stops selling what ${event.source} owns once it is stale`;
+    case 'resolve':
+      return `room-sync: ${event.source} CDC lag recovered (${lag})`;
+  }
+}
+
+/** Per source, so a pager folds every trigger of one source's incident together. */
+export function pagerDedupKey(event: AlertEvent): string {
+  return `room-sync/lag/${event.source}`;
+}
+
+export function buildPayload(channel: AlertChannel, event: AlertEvent, at: string): unknown {
+  if (channel.kind === 'pagerduty') {
+    const base = { routing_key: channel.routingKey, dedup_key: pagerDedupKey(event) };
+    if (event.kind === 'resolve') return { ...base, event_action: 'resolve' };
+    return {
+      ...base,
+      event_action: 'trigger',
+      payload: {
+        summary: describeEvent(event),
+        source: 'room-sync',
+        severity: event.kind === 'page' ? 'critical' : 'warning',
+        timestamp: at,
+        component: `${event.source}-cdc`,
+        group: 'room-sync',
+        class: 'replication-lag',
+        custom_details: { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
+      },
+    };
+  }
+  return {
+    type: `room-sync.lag.${event.kind}`,
+    source: event.source,
+    incident: event.incidentKey,
+    lag_seconds: event.lagSeconds,
+    threshold_seconds: event.thresholdSeconds,
+    at,
+    message: describeEvent(event),
+  };
+}
+
+export class ChannelDeliveryError extends Error {
+  override readonly name = 'ChannelDeliveryError';
+}
+
+export async function sendToChannel(channel: AlertChannel, payload: unknown, timeoutMs = 10_000): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(channel.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    throw new ChannelDeliveryError(`${channel.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  if (!response.ok) {
+    const body = await response.text().catch(() => '');
+    throw new ChannelDeliveryError(`${channel.name}: HTTP ${response.status} ${body.slice(0, 200)}`);
+  }
+}

@@ -1,0 +1,103 @@
+// The hand-off from snapshot to stream: rows that existed before the slots, and rows
+// written while the connectors are reading their snapshots, must all arrive, once.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Connector } from '../../src/cdc/connector.js';
+import type { SourceName } from '../../src/domain/room.js';
+import type { Policy } from '../../src/policy/schema.js';
+import { auditProblems, duplicateAuditTriggers, readAudit, waitForConvergence } from '../support/assertions.js';
+import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, type TestDatabases } from '../support/environment.js';
+import { Rng, standardHotels, testSeed, Workload } from '../support/workload.js';
+
+let env: TestWorkflowEnvironment;
+let dbs: TestDatabases;
+let policy: Policy;
+let pipeline: TestPipeline;
+const seed = testSeed();
+// 7 hotels × 170 rooms, ~95 % of them in each source: about 2,100 rows before the slots exist.
+const workload = new Workload(standardHotels(170, 2), new Rng(seed));
+
+before(async () => {
+  console.log(`snapshot.test seed=${seed} (TEST_SEED=${seed} replays it)`);
+  env = await startTestTemporal();
+  dbs = await createTestDatabases('snapshot');
+  policy = await defaultPolicy();
+  await workload.seed(dbs.legacy, dbs.cloud, { legacyShare: 0.95, cloudShare: 0.95 });
+  pipeline = new TestPipeline(env, dbs, policy, { maxInFlight: 32 });
+  await pipeline.startWorker();
+});
+
+after(async () => {
+  await pipeline?.stop();
+  await dbs?.drop();
+  await env?.teardown();
+});
+
+async function rowCount(source: SourceName): Promise<number> {
+  const pool = source === 'legacy' ? dbs.legacy : dbs.cloud;
+  const tables = source === 'legacy' ? ['htl_property', 'htl_room_inv'] : ['properties', 'room_inventory'];
+  let total = 0;
+  for (const table of tables) total += (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]?.n ?? 0;
+  return total;
+}
+
+test('rows from before the slot and rows written during the snapshot all arrive', { timeout: 180_000 }, async () => {
+  const preExisting = { legacy: await rowCount('legacy'), cloud: await rowCount('cloud') };
+  assert.ok(preExisting.legacy + preExisting.cloud >= 2_000, JSON.stringify(preExisting));
+
+  const connectors: Record<SourceName, Connector> = { legacy: pipeline.createConnector('legacy'), cloud: pipeline.createConnector('cloud') };
+  // Writes committed while a connector is already delivering snapshot rows: after its slot's consistent point.
+  const duringRead = { legacy: 0, cloud: 0 };
+  const reading = (source: SourceName) => {
+    const status = connectors[source].status();
+    return status.phase === 'snapshot' && status.snapshotRows > 0;
+  };
+  let streaming = false;
+  let afterStart = 0;
+  const writers = Promise.all(
+    (['legacy', 'cloud'] as const).map(async (source) => {
+      // Both partners keep writing through both snapshots and a little beyond.
+      while (!streaming || afterStart < 40) {
+        if (source === 'legacy') await workload.legacyStep(dbs.legacy);
+        else await workload.cloudStep(dbs.cloud);
+        if (reading(source)) duringRead[source] += 1;
+        if (streaming) afterStart += 1;
+      }
+    }),
+  );
+
+  const started = Date.now();
+  await Promise.all([connectors.legacy.start(), connectors.cloud.start()]);
+  const snapshotMs = Date.now() - started;
+  streaming = true;
+  await writers;
+
+  const reference = await waitForConvergence(dbs, policy.policyVersion, { knownKeys: workload.knownKeys, timeoutMs: 90_000 });
+  console.log(
+    `snapshot.test: snapshots took ${snapshotMs} ms (legacy ${connectors.legacy.status().snapshotRows} rows, cloud ${connectors.cloud.status().snapshotRows} rows); ` +
+      `writes during the read: ${JSON.stringify(duringRead)}, total ${JSON.stringify(workload.writes)}; converged ${Date.now() - started} ms after start`,
+  );
+
+  for (const source of ['legacy', 'cloud'] as const) {
+    assert.ok(duringRead[source] > 0, `no ${source} write landed while its snapshot was being read`);
+    // The snapshot read every row that existed before the slot (legacy never removes rows; cloud writers may have deleted a few).
+    const status = connectors[source].status();
+    const deletable = source === 'cloud' ? workload.writes.cloud * 3 : 0;
+    assert.ok(status.snapshotRows >= preExisting[source] - deletable, `${source} snapshot read ${status.snapshotRows} of ${preExisting[source]} rows`);
+    assert.equal(status.deadLetters, 0);
+  }
+  assert.equal(reference.rooms.size >= 1_000, true, `${reference.rooms.size} rooms`);
+  assert.equal(await dbs.unified.selectFrom('dead_letters').select('id').executeTakeFirst(), undefined, 'no dead letters');
+
+  const cursors = await dbs.unified.selectFrom('cdc_cursors').selectAll().orderBy('source').execute();
+  assert.equal(cursors.length, 2);
+  for (const cursor of cursors) {
+    assert.notEqual(cursor.snapshot_completed_at, null, `${cursor.source} snapshot completed`);
+    assert.notEqual(cursor.snapshot_lsn, null);
+  }
+
+  const audit = await readAudit(dbs.unified);
+  assert.deepEqual(auditProblems(audit, reference, policy.policyVersion), []);
+  assert.equal(await duplicateAuditTriggers(dbs.unified), 0);
+});
