@@ -154,11 +154,11 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
             message,
           })
           .onConflict((conflict) =>
-            conflict.column('incident_key').doUpdateSet(
-              event.kind === 'page'
-                ? { severity: 'page', paged_at: at, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, message }
-                : {},
-            ),
+            event.kind === 'page'
+              ? conflict
+                  .column('incident_key')
+                  .doUpdateSet({ severity: 'page', paged_at: at, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, message })
+              : conflict.column('incident_key').doNothing(),
           )
           .execute();
         const line = { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds, thresholdSeconds: event.thresholdSeconds };
@@ -182,15 +182,24 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
       const channel = channels.find((candidate) => candidate.name === channelName);
       if (!channel) throw ApplicationFailure.nonRetryable(`alert channel ${channelName} is not configured on this worker`);
       if (!channelWants(channel, event)) return;
+      // Paging comes first: recording the attempt is best effort and never keeps a page from going out.
+      const record = async (ok: boolean, error: string | null) => {
+        try {
+          await db.insertInto('alert_deliveries').values({ incident_key: event.incidentKey, event: event.kind, channel: channel.name, ok, error }).execute();
+        } catch (recordError) {
+          log.warn('could not record an alert delivery', { channel: channel.name, error: recordError });
+        }
+      };
       try {
         await sendToChannel(channel, buildPayload(channel, event, at));
-        await db.insertInto('alert_deliveries').values({ incident_key: event.incidentKey, event: event.kind, channel: channel.name, ok: true, error: null }).execute();
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        await db.insertInto('alert_deliveries').values({ incident_key: event.incidentKey, event: event.kind, channel: channel.name, ok: false, error: message }).execute();
         log.warn('alert delivery failed; Temporal retries it', { channel: channel.name, event: event.kind, source: event.source, error: message });
+        await record(false, message);
         throw error;
       }
+      log.info('alert delivered', { channel: channel.name, event: event.kind, source: event.source });
+      await record(true, null);
     },
   };
 }

@@ -32,8 +32,6 @@ export class Resources {
     if (!pool) {
       const url = source === 'legacy' ? this.config.LEGACY_DATABASE_URL : this.config.CLOUD_DATABASE_URL;
       pool = createPool(url, { maxConnections: 4, applicationName: `room-sync ${source}` });
-      // A source going away must not crash the process: queries fail and are retried.
-      pool.on('error', () => undefined);
       this.sourcePools.set(source, pool);
     }
     return pool;

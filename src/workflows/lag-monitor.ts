@@ -59,7 +59,11 @@ export async function lagMonitorWorkflow(input: LagMonitorInput): Promise<void> 
       const { state, events } = evaluateLag(source, states[source], reading?.lagSeconds ?? null, settings.thresholds, at);
       states[source] = state;
       for (const event of events) {
-        await recordAlertEvent({ event, at });
+        try {
+          await recordAlertEvent({ event, at });
+        } catch {
+          // The page still goes out; the activity's failure is in this workflow's history.
+        }
         for (const channelName of settings.channelNames) {
           const delivery: Promise<void> = deliverAlert({ channelName, event, at })
             .catch(() => undefined) // every failed attempt is already in alert_deliveries and the log

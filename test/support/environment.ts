@@ -12,6 +12,7 @@ import type { UnifiedDatabase } from '../../src/db/schema.js';
 import type { SourceName } from '../../src/domain/room.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { AlertChannel } from '../../src/monitoring/channels.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
@@ -85,6 +86,14 @@ export async function defaultPolicy(): Promise<Policy> {
   return loadPolicy(`${projectRoot}/policies/default.yaml`);
 }
 
+export interface PipelineOptions {
+  readonly heartbeatIntervalMs?: number;
+  readonly maxInFlight?: number;
+  /** Alert channels the worker's notification activity may use. */
+  readonly channels?: readonly AlertChannel[];
+  readonly metrics?: Metrics;
+}
+
 /** Worker and both connectors, wired as `npm start` wires them, on the suite's databases. */
 export class TestPipeline {
   readonly taskQueue = `room-sync-test-${randomBytes(4).toString('hex')}`;
@@ -96,8 +105,7 @@ export class TestPipeline {
     readonly env: TestWorkflowEnvironment,
     readonly dbs: TestDatabases,
     readonly policy: Policy,
-    private readonly connectorOptions: { heartbeatIntervalMs?: number; maxInFlight?: number } = {},
-    private readonly monitoringChannels: readonly AlertChannel[] = [],
+    private readonly options: PipelineOptions = {},
   ) {}
 
   async startWorker(): Promise<void> {
@@ -113,8 +121,9 @@ export class TestPipeline {
           descriptor: describeSource(source, this.dbs.urls[source]),
           pool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
         })),
-        channels: this.monitoringChannels,
+        channels: this.options.channels ?? [],
         log: createLogger('test.monitor'),
+        ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
       },
     });
     this.workerRun = this.worker.run();
@@ -136,8 +145,8 @@ export class TestPipeline {
       sourcePool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
       temporal: this.env.client,
       taskQueue: this.taskQueue,
-      maxInFlight: this.connectorOptions.maxInFlight ?? 16,
-      heartbeatIntervalMs: this.connectorOptions.heartbeatIntervalMs ?? 1_000,
+      maxInFlight: this.options.maxInFlight ?? 16,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       log: createLogger(`test.connector.${source}`),
     });
     this.connectors.set(source, connector);

@@ -101,6 +101,7 @@ function assertMatchesReference(actual: ResolvedRoom, expected: RefResolved, lab
   assert.equal(actual.status, expected.status, `${label} status`);
   assert.equal(actual.policyVersion, policy.policyVersion, `${label} policy version`);
   for (const field of fields) {
+    assert.equal(actual.decisions[field].owner, table[expected.hotelClass][field], `${label} ${field} owner`);
     const source = expected.from[field];
     if (source === null) continue;
     assert.equal(actual.decisions[field].source, source, `${label} ${field} source`);
@@ -196,6 +197,7 @@ describe('resolveRoom: owners per class', () => {
       assert.equal(resolved.status, expected.status);
       for (const field of fields) {
         assert.equal(resolved.decisions[field].source, expected.sources[field], field);
+        assert.equal(resolved.decisions[field].owner, expected.sources[field], field);
         assert.match(resolved.decisions[field].rule, new RegExp(`${hotelClass}/${field}`), field);
         assert.doesNotMatch(resolved.decisions[field].rule, /fallback/, field);
       }
@@ -237,6 +239,7 @@ describe('resolveRoom: fallback when the owner has no value', () => {
     );
     assert.equal(resolved.roomType, 'king');
     assert.equal(resolved.decisions.room_type.source, 'cloud');
+    assert.equal(resolved.decisions.room_type.owner, 'legacy');
     assert.match(resolved.decisions.room_type.rule, /fallback cloud/);
     // the others are untouched
     assert.equal(resolved.decisions.rate.source, 'legacy');

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { projectRoot } from '../src/setup/source-schemas.js';
+
+/**
+ * A child process the bench runs and measures: output goes to a log file, and it is
+ * stopped with SIGTERM (the CLI's clean stop), then SIGKILL after a grace period.
+ */
+export class ChildService {
+  readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined = undefined;
+
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+    readonly logPath: string,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitCode = code ?? (signal ? null : 0);
+        resolve(this.exitCode);
+      });
+    });
+  }
+
+  static start(name: string, args: readonly string[], env: Readonly<Record<string, string>>, logPath: string): ChildService {
+    const fd = openSync(logPath, 'a');
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+        cwd: projectRoot,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', fd, fd],
+      });
+      return new ChildService(name, child, logPath);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  get pid(): number {
+    const pid = this.child.pid;
+    if (pid === undefined) throw new Error(`${this.name} has no pid`);
+    return pid;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  async stop(graceMs = 20_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,147 @@
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  /** Rooms the load touches (both sources have every one of them). */
+  readonly rooms: number;
+  readonly hotels: number;
+  /** The fixed offered rate, changes per second, for the latency figures. */
+  readonly rate: number;
+  /** Seconds of load at the fixed rate. */
+  readonly durationS: number;
+  /** Share of changes that leave the two sources disagreeing on the field they change. */
+  readonly conflictShare: number;
+  /** Share of changes that go to the hot rooms. */
+  readonly skew: number;
+  /** Share of rooms that are hot. */
+  readonly hotRoomShare: number;
+  /** Share of changes written to legacy; the rest go to cloud. */
+  readonly legacyShare: number;
+  /** Offered rates of the stepped ramp, ascending. */
+  readonly ramp: readonly number[];
+  readonly stepS: number;
+  /** Seconds at the start of each step left out of the steady window. */
+  readonly warmupS: number;
+  /** Seconds at the highest sustained rate to confirm it and measure its latency; 0 uses the ramp step. */
+  readonly holdS: number;
+  /** Room workflows open for the memory figure; 0 skips that phase. */
+  readonly workflows: number;
+  readonly baseline: boolean;
+  /** Upserts in flight per source in the naive baseline (per-room order kept). */
+  readonly baselineConcurrency: number;
+  /** Connections per source the load generator writes through. */
+  readonly generatorConnections: number;
+  /** CONNECTOR_MAX_IN_FLIGHT for our connectors; unset keeps the project default. */
+  readonly connectorMaxInFlight: number | null;
+  readonly seed: number;
+  readonly quick: boolean;
+  /** Also write this run to bench/results/reference/. */
+  readonly saveReference: boolean;
+  readonly keepDatabases: boolean;
+}
+
+const usage = `npm run bench -- [options]
+
+  --rooms N              rooms under load (default 2000)
+  --hotels N             hotels they belong to (default 50)
+  --rate R               fixed offered rate, changes/s, for the latency figures (default 100)
+  --duration S           seconds at the fixed rate (default 60)
+  --conflicts F          share of changes that make the sources disagree (default 0.3)
+  --skew F               share of changes that hit the hot rooms (default 0.2)
+  --hot-rooms F          share of rooms that are hot (default 0.02)
+  --legacy-share F       share of changes written to legacy, the rest to cloud (default 0.5)
+  --ramp R1,R2,...       offered rates of the stepped ramp
+  --step S               seconds per ramp step (default 30)
+  --warmup S             seconds of each step before its steady window (default 10)
+  --hold S               seconds at the highest sustained rate (default 120; 0: use the ramp step)
+  --workflows N          open this many room workflows and read the worker's memory (default 10000; 0 skips)
+  --no-baseline          skip the naive baseline
+  --baseline-concurrency N  upserts in flight per source in the baseline (default 8)
+  --generator-connections N connections per source for the load generator (default 8)
+  --connector-max-in-flight N  CONNECTOR_MAX_IN_FLIGHT for our connectors (default: project default)
+  --seed N               workload seed (default 42)
+  --quick                short run for development (~2 min)
+  --save-reference       also write the results to bench/results/reference/
+  --keep-databases       leave the rs_bench_* databases after the run`;
+
+const defaultRamp = [150, 200, 300, 400, 500, 650, 800, 1000, 1300, 1600, 2000, 2500, 3200, 4000, 5000];
+const quickRamp = [200, 400, 800, 1600, 3200];
+
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+}
+
+function number(value: string | undefined, fallback: number, name: string, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < min || parsed > max) throw new OptionsError(`--${name} must be a number in [${min}, ${max}], got ${value}`);
+  return parsed;
+}
+
+function rampOf(value: string | undefined, fallback: readonly number[]): number[] {
+  if (value === undefined) return [...fallback];
+  const rates = value.split(',').map((part) => Number(part.trim()));
+  if (rates.length === 0 || rates.some((rate) => !Number.isFinite(rate) || rate <= 0)) throw new OptionsError(`--ramp must list positive rates, got ${value}`);
+  return rates.sort((a, b) => a - b);
+}
+
+/** Parses the command line; `null` when only the usage was asked for. */
+export function parseOptions(argv: readonly string[]): BenchOptions | null {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      rooms: { type: 'string' },
+      hotels: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      conflicts: { type: 'string' },
+      skew: { type: 'string' },
+      'hot-rooms': { type: 'string' },
+      'legacy-share': { type: 'string' },
+      ramp: { type: 'string' },
+      step: { type: 'string' },
+      warmup: { type: 'string' },
+      hold: { type: 'string' },
+      workflows: { type: 'string' },
+      'no-baseline': { type: 'boolean', default: false },
+      'baseline-concurrency': { type: 'string' },
+      'generator-connections': { type: 'string' },
+      'connector-max-in-flight': { type: 'string' },
+      seed: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'save-reference': { type: 'boolean', default: false },
+      'keep-databases': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return null;
+  }
+  const quick = values.quick;
+  const rooms = number(values.rooms, 2000, 'rooms', { min: 10, max: 1_000_000 });
+  const options: BenchOptions = {
+    rooms,
+    hotels: number(values.hotels, 50, 'hotels', { min: 1, max: rooms }),
+    rate: number(values.rate, 100, 'rate', { min: 1 }),
+    durationS: number(values.duration, quick ? 15 : 60, 'duration', { min: 5 }),
+    conflictShare: number(values.conflicts, 0.3, 'conflicts', { max: 1 }),
+    skew: number(values.skew, 0.2, 'skew', { max: 1 }),
+    hotRoomShare: number(values['hot-rooms'], 0.02, 'hot-rooms', { max: 1 }),
+    legacyShare: number(values['legacy-share'], 0.5, 'legacy-share', { max: 1 }),
+    ramp: rampOf(values.ramp, quick ? quickRamp : defaultRamp),
+    stepS: number(values.step, quick ? 12 : 30, 'step', { min: 4 }),
+    warmupS: number(values.warmup, quick ? 4 : 10, 'warmup', { min: 0 }),
+    holdS: number(values.hold, quick ? 0 : 120, 'hold', { min: 0 }),
+    workflows: number(values.workflows, quick ? 0 : 10_000, 'workflows', { min: 0 }),
+    baseline: !values['no-baseline'],
+    baselineConcurrency: number(values['baseline-concurrency'], 8, 'baseline-concurrency', { min: 1, max: 64 }),
+    generatorConnections: number(values['generator-connections'], 8, 'generator-connections', { min: 1, max: 64 }),
+    connectorMaxInFlight: values['connector-max-in-flight'] === undefined ? null : number(values['connector-max-in-flight'], 64, 'connector-max-in-flight', { min: 1, max: 10_000 }),
+    seed: number(values.seed, 42, 'seed'),
+    quick,
+    saveReference: values['save-reference'],
+    keepDatabases: values['keep-databases'],
+  };
+  if (options.warmupS >= options.stepS) throw new OptionsError('--warmup must be shorter than --step');
+  return options;
+}

@@ -1,0 +1,148 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type pg from 'pg';
+import type { SourceName } from '../src/domain/room.js';
+import { projectRoot } from '../src/setup/source-schemas.js';
+import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } from '../src/setup/temporal.js';
+import { ChildService } from './children.js';
+import { benchDataDir, databaseUrl, namespace, taskQueue } from './config.js';
+import { freePort } from './ports.js';
+
+export interface OurPipelineOptions {
+  readonly connectorMaxInFlight: number | null;
+  readonly log: (message: string) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive: () => string | null): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dead = alive();
+    if (dead !== null) throw new Error(`${what}: ${dead}`);
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/**
+ * Our design as `npm start` runs it, on the bench's databases: a Temporal dev server of
+ * its own (own port, own SQLite file under .data/bench, started by the project's
+ * startTemporalDevServer with its pragmas), the worker and one connector per source,
+ * each the project's CLI in a child process so its CPU and memory can be read.
+ */
+export class OurPipeline {
+  private temporalServer: TemporalServerHandle | null = null;
+  private worker: ChildService | null = null;
+  private readonly connectors = new Map<SourceName, ChildService>();
+  private connection: Connection | null = null;
+  address = '';
+
+  constructor(private readonly options: OurPipelineOptions) {}
+
+  get temporalPid(): number | null {
+    return this.temporalServer?.pid ?? null;
+  }
+
+  get workerPid(): number | null {
+    return this.worker?.pid ?? null;
+  }
+
+  get connectorPids(): number[] {
+    return [...this.connectors.values()].map((connector) => connector.pid);
+  }
+
+  private env(): Record<string, string> {
+    const env: Record<string, string> = {
+      LEGACY_DATABASE_URL: databaseUrl('legacy'),
+      CLOUD_DATABASE_URL: databaseUrl('cloud'),
+      UNIFIED_DATABASE_URL: databaseUrl('unified'),
+      TEMPORAL_ADDRESS: this.address,
+      TEMPORAL_NAMESPACE: namespace,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      // The worker's metrics endpoint would collide with a running `npm start`.
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    };
+    if (this.options.connectorMaxInFlight !== null) env['CONNECTOR_MAX_IN_FLIGHT'] = String(this.options.connectorMaxInFlight);
+    return env;
+  }
+
+  async startTemporal(): Promise<void> {
+    const { log } = this.options;
+    const cliPath = await ensureTemporalCli(projectRoot, log);
+    for (const suffix of ['', '-wal', '-shm']) await rm(join(benchDataDir, `temporal.sqlite${suffix}`), { force: true });
+    const [port, uiPort] = [await freePort(), await freePort()];
+    this.address = `127.0.0.1:${port}`;
+    this.temporalServer = await startTemporalDevServer({ cliPath, dataDir: benchDataDir, address: this.address, uiPort, namespace, log });
+    this.connection = await Connection.connect({ address: this.address });
+  }
+
+  async startWorker(): Promise<void> {
+    const worker = ChildService.start('worker', ['src/cli/main.ts', 'worker'], this.env(), join(benchDataDir, 'worker.log'));
+    this.worker = worker;
+    const connection = this.connection;
+    if (!connection) throw new Error('Temporal not started');
+    await waitUntil(
+      'the worker to poll its task queue',
+      180_000,
+      async () => {
+        const response = await connection.workflowService.describeTaskQueue({
+          namespace,
+          // The type left unset means the workflow task queue.
+          taskQueue: { name: taskQueue },
+        });
+        return (response.pollers?.length ?? 0) > 0;
+      },
+      () => (worker.running ? null : `worker exited (see ${worker.logPath})`),
+    );
+  }
+
+  /** Starts both connectors and waits until their snapshots reached the unified view. */
+  async startConnectors(unified: pg.Pool, roomsInSources: number): Promise<void> {
+    for (const source of ['legacy', 'cloud'] as const) {
+      this.connectors.set(source, ChildService.start(`connector ${source}`, ['src/cli/main.ts', 'connector', '--source', source], this.env(), join(benchDataDir, `connector-${source}.log`)));
+    }
+    await waitUntil(
+      `both snapshots (${roomsInSources} rooms) in the unified view`,
+      600_000,
+      async () => {
+        const { rows } = await unified.query<{ snapshots: number; rooms: number }>(
+          `SELECT (SELECT count(*) FROM cdc_cursors WHERE snapshot_completed_at IS NOT NULL)::int AS snapshots,
+                  (SELECT count(*) FROM unified_rooms WHERE legacy_commit_time IS NOT NULL AND cloud_commit_time IS NOT NULL)::int AS rooms`,
+        );
+        return rows[0]?.snapshots === 2 && rows[0].rooms >= roomsInSources;
+      },
+      () => {
+        const dead = [...this.connectors.values()].find((connector) => !connector.running);
+        return dead ? `${dead.name} exited (see ${dead.logPath})` : this.worker?.running === false ? 'worker exited' : null;
+      },
+    );
+  }
+
+  /** Open room workflows, as Temporal's visibility store counts them; null when it cannot. */
+  async openRoomWorkflows(): Promise<number | null> {
+    if (!this.connection) return null;
+    try {
+      const client = new Client({ connection: this.connection, namespace });
+      const { count } = await client.workflow.count(`WorkflowType = 'roomWorkflow' AND ExecutionStatus = 'Running'`);
+      return count;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Connectors first (they signal), then the worker, then Temporal. */
+  async stop(): Promise<void> {
+    for (const connector of this.connectors.values()) await connector.stop();
+    this.connectors.clear();
+    await this.worker?.stop();
+    this.worker = null;
+    await this.connection?.close();
+    this.connection = null;
+    await this.temporalServer?.stop();
+    this.temporalServer = null;
+  }
+}

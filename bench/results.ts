@@ -1,0 +1,98 @@
+import type { Target } from './applied-feed.js';
+import type { ComponentName } from './monitor.js';
+import type { LatencySummary } from './stats.js';
+
+export type PhaseKind = 'fixed' | 'ramp' | 'hold' | 'memory';
+
+export interface TimelinePoint {
+  /** Seconds since the step's first change. */
+  readonly t_s: number;
+  /** Changes committed to a source and not yet reflected in the unified row. */
+  readonly backlog: number;
+  /** Latency of the changes started in this second. */
+  readonly p50_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly max_ms: number | null;
+}
+
+export interface StepResult {
+  readonly label: string;
+  readonly target: Target;
+  readonly phase: PhaseKind;
+  readonly started_at: string;
+  readonly offered_per_s: number;
+  readonly achieved_per_s: number;
+  readonly seconds: number;
+  readonly changes: number;
+  readonly failed_writes: number;
+  /** Share of the step's changes generated to disagree with the other source. */
+  readonly conflict_share: number;
+  /** Over the steady window (after the warm-up). */
+  readonly latency: LatencySummary;
+  /** Changes never reflected before the drain deadline. */
+  readonly unapplied: number;
+  readonly backlog: {
+    readonly slope_per_s: number;
+    readonly mean: number;
+    readonly max: number;
+    readonly end: number;
+    readonly growing: boolean;
+  };
+  /** Ours only: now() − cdc_cursors.last_acked_commit_time, worst source. */
+  readonly cursor_lag_s: { readonly max: number | null; readonly slope_per_s: number | null; readonly growing: boolean };
+  /** WAL not yet confirmed by the design's slots, worst slot. */
+  readonly slot_lag_max_bytes: number | null;
+  /** Seconds after the generator stopped until every change was reflected. */
+  readonly drain_s: number;
+  readonly sustained: boolean;
+  readonly verdict: string;
+  readonly cpu_s: Readonly<Partial<Record<ComponentName, number>>>;
+  readonly cpu_ms_per_change: Readonly<Partial<Record<ComponentName, number>>>;
+  /** pg_stat_database.xact_commit on the unified database per change, the bench's own reads left out. */
+  readonly unified_xacts_per_change: number;
+  readonly source_xacts_per_change: number;
+  readonly rss_mib_at_end: Readonly<Partial<Record<ComponentName, number>>>;
+  readonly timeline: readonly TimelinePoint[];
+  /** A sample of [seconds since the step's first change, latency ms], for the plot. */
+  readonly scatter: readonly (readonly [number, number])[];
+  /** Latency quantiles 0..1000 ‰ (every 5 ‰), for the distribution plot. */
+  readonly quantiles_ms: readonly number[];
+}
+
+export interface DesignSummary {
+  readonly fixed: StepResult | null;
+  readonly ramp: readonly StepResult[];
+  readonly holds: readonly StepResult[];
+  readonly max_sustained_per_s: number | null;
+  /** The step the maximum comes from (a hold when there is one). */
+  readonly at_max: StepResult | null;
+  readonly backlog_growing_at_max: boolean;
+  /** The highest offered rate tried whose backlog grew, if any. */
+  readonly first_unsustained_per_s: number | null;
+}
+
+export interface MemoryResult {
+  readonly workflows_touched: number;
+  readonly open_room_workflows: number | null;
+  readonly worker_rss_mib: number;
+  readonly worker_hwm_mib: number;
+  readonly temporal_rss_mib: number;
+  readonly step: StepResult;
+}
+
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpu_model: string;
+  readonly memory_gib: number;
+  readonly kernel: string;
+  readonly node: string;
+  readonly postgres: string;
+  readonly temporal: string;
+  readonly load_average_at_start: readonly number[];
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly measured: string;
+  readonly met: boolean | null;
+}

@@ -1,0 +1,79 @@
+import { analyzeStep } from './analyze.js';
+import type { Target } from './applied-feed.js';
+import type { LatencyMatcher } from './latency-matcher.js';
+import type { GeneratedChange, LoadGenerator } from './load-generator.js';
+import type { ComponentName, Monitor } from './monitor.js';
+import type { Progress } from './progress.js';
+import type { PhaseKind, StepResult } from './results.js';
+import type { PlannedWrite } from './workload.js';
+
+export interface StepSpec {
+  readonly label: string;
+  readonly target: Target;
+  readonly phase: PhaseKind;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly warmupS: number;
+  readonly plan: (now: number) => PlannedWrite | null;
+  readonly maxWrites?: number;
+  /** How long to wait, after the load, for every change to be reflected. */
+  readonly drainTimeoutS: number;
+}
+
+export interface StepRig {
+  readonly generator: LoadGenerator;
+  readonly monitor: Monitor;
+  readonly matchers: Readonly<Record<Target, LatencyMatcher>>;
+  readonly progress: Progress;
+  /** Where the generator's changes go; the runner points it at the running step. */
+  setChangeSink(sink: (change: GeneratedChange) => void): void;
+  readonly components: Readonly<Record<Target, readonly ComponentName[]>>;
+  readonly slotPrefix: Readonly<Record<Target, string>>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** pg_stat_database is flushed by each backend at most once a second. */
+const statsSettleMs = 2_000;
+
+/** One step: offer load at a rate, wait for it to drain, measure. */
+export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult> {
+  const matcher = rig.matchers[spec.target];
+  const changes: GeneratedChange[] = [];
+  rig.setChangeSink((change) => {
+    changes.push(change);
+    matcher.addChange(change);
+  });
+  const lagFrom = rig.monitor.lag.length;
+  const before = await rig.monitor.snapshot();
+  rig.progress.begin(spec.label, spec.rate, spec.seconds, changes, () => matcher.pending, rig.components[spec.target]);
+  let drainS = 0;
+  let run;
+  let loadEnd;
+  try {
+    run = await rig.generator.run(spec.plan, { rate: spec.rate, seconds: spec.seconds, ...(spec.maxWrites === undefined ? {} : { maxWrites: spec.maxWrites }) });
+    loadEnd = await rig.monitor.snapshot();
+    const drainStarted = Date.now();
+    while (matcher.pending > 0 && Date.now() - drainStarted < spec.drainTimeoutS * 1000) await sleep(100);
+    drainS = (Date.now() - drainStarted) / 1000;
+  } finally {
+    rig.progress.end();
+  }
+  await sleep(statsSettleMs);
+  const after = await rig.monitor.snapshot();
+  matcher.abandonPending();
+  return analyzeStep({
+    label: spec.label,
+    target: spec.target,
+    phase: spec.phase,
+    warmupS: spec.warmupS,
+    run,
+    changes,
+    before,
+    loadEnd,
+    after,
+    lag: rig.monitor.lag.slice(Math.max(0, lagFrom - 1)),
+    drainS,
+    components: rig.components[spec.target],
+    slotPrefix: rig.slotPrefix[spec.target],
+  });
+}
