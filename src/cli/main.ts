@@ -17,6 +17,7 @@ import { seedDemo } from '../demo/seed.js';
 import { PartnerTrafficSimulator } from '../demo/simulator.js';
 import { adminUrlFor, dropDatabasesWithPrefix } from '../setup/postgres.js';
 import { ensureTemporalCli } from '../setup/temporal.js';
+import { replayWorkflowHistory } from '../workers/worker.js';
 
 /** Test suites create their databases with this prefix (test/support/environment.ts). */
 const testDatabasePrefix = 'rs_test_';
@@ -36,6 +37,7 @@ usage: room-sync <command> [options]
   setup [--tests]           make Postgres ready for logical replication and build the Temporal CLI
   monitor                   start the lag monitor workflow (or hand it new thresholds)
   status                    per-source lag, backlog, alerts and what is sellable; exit 3 while paging
+  replay --workflow-id ID    replay a workflow's history (e.g. room/BER001/101) against the current code
   seed | simulate           the demo's hotels / partner traffic alone
 
 Configuration is read from the environment: LEGACY_DATABASE_URL, CLOUD_DATABASE_URL,
@@ -176,6 +178,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     allowPositionals: true,
     options: {
       source: { type: 'string' },
+      'workflow-id': { type: 'string' },
       'no-demo': { type: 'boolean', default: false },
       tests: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -223,6 +226,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'status':
       return commandStatus(config);
+    case 'replay': {
+      const workflowId = values['workflow-id'];
+      if (!workflowId) throw new ConfigError('usage: room-sync replay --workflow-id room/HOTEL/ROOM');
+      const resources = new Resources(config);
+      const history = await (await resources.client()).workflow.getHandle(workflowId).fetchHistory();
+      await replayWorkflowHistory(history, workflowId);
+      log.info('replayed with the current workflow code: deterministic', { workflowId, events: history.events?.length ?? 0 });
+      await resources.close();
+      return 0;
+    }
     case 'monitor': {
       const resources = new Resources(config);
       await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));

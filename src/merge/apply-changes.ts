@@ -117,7 +117,11 @@ export function applyChanges(
   for (const change of orderBySourcePosition(changes)) {
     // A property change's values were read from the hotel table (currentLegacyHotel).
     if (change.kind === 'legacy-hotel') continue;
-    if (pendingHotel && change.source === 'legacy' && isNewer(change.position, pendingHotel.position)) applyPendingHotel();
+    // `>=`, not `>`: snapshot rows all share the slot's consistent point (ordinal 0) and the
+    // snapshot reads htl_property before htl_room_inv, so a property at the very same
+    // position as a room precedes it. With `>` a snapshot room was merged as if its hotel
+    // were unknown (class `default`), and its audit rows named the wrong class and winner.
+    if (pendingHotel && change.source === 'legacy' && !isNewer(pendingHotel.position, change.position)) applyPendingHotel();
     if (!isNewer(change.position, sources[change.source]?.position ?? null)) {
       ignored += 1;
       continue;

@@ -61,3 +61,20 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Prom
     maxCachedWorkflows: options.maxCachedWorkflows ?? 2_000,
   });
 }
+
+/**
+ * Replays a workflow's recorded history against the current workflow code: how engineers
+ * debug a room's conflicts step by step, and how a change is checked for determinism.
+ * Throws a DeterminismViolationError when the code no longer matches the history.
+ */
+export async function replayWorkflowHistory(
+  history: Parameters<typeof Worker.runReplayHistory>[1],
+  workflowId: string,
+  workflowBundle?: WorkflowBundleWithSourceMap,
+): Promise<void> {
+  await Worker.runReplayHistory(
+    workflowBundle ? { workflowBundle } : { workflowsPath, bundlerOptions },
+    history,
+    workflowId,
+  );
+}

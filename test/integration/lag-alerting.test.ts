@@ -10,7 +10,8 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { startMetricsServer } from '../../src/observability/metrics-server.js';
 import type { MonitorSettings } from '../../src/workflows/messages.js';
 import { AlertReceiver } from '../support/alert-receiver.js';
-import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
+import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, workflowBundle, type TestDatabases } from '../support/environment.js';
+import { replayWorkflowHistory } from '../../src/workers/worker.js';
 
 // Short thresholds through configuration; every wait below is derived from them.
 const settings: MonitorSettings = {
@@ -174,4 +175,12 @@ test('a source database unreachable for the connector pages for that source', as
   const health = await readPipelineHealth(dbs.unified);
   assert.deepEqual(health.sources.map((source) => source.alert), ['ok', 'ok']);
   assert.ok((await sql<{ ok: number }>`SELECT 1 AS ok`.execute(dbs.unified)).rows.length === 1);
+});
+
+test('room and monitor workflow histories replay deterministically with the current code', async () => {
+  for (const workflowId of ['room/AMS001/1', 'room/AMS001/3']) {
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    assert.ok((history.events?.length ?? 0) > 5, `${workflowId} has a history`);
+    await replayWorkflowHistory(history, workflowId, await workflowBundle());
+  }
 });

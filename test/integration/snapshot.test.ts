@@ -53,24 +53,28 @@ test('rows from before the slot and rows written during the snapshot all arrive'
     const status = connectors[source].status();
     return status.phase === 'snapshot' && status.snapshotRows > 0;
   };
-  let streaming = false;
-  let afterStart = 0;
-  const writers = Promise.all(
-    (['legacy', 'cloud'] as const).map(async (source) => {
-      // Both partners keep writing through both snapshots and a little beyond.
-      while (!streaming || afterStart < 40) {
-        if (source === 'legacy') await workload.legacyStep(dbs.legacy);
-        else await workload.cloudStep(dbs.cloud);
-        if (reading(source)) duringRead[source] += 1;
-        if (streaming) afterStart += 1;
-      }
-    }),
-  );
+  let markStreaming: () => void = () => undefined;
+  const streaming = new Promise<void>((resolve) => (markStreaming = resolve));
+  let isStreaming = false;
+  const writer = async (source: SourceName) => {
+    const step = () => (source === 'legacy' ? workload.legacyStep(dbs.legacy) : workload.cloudStep(dbs.cloud));
+    // Up to 150 transactions while the connectors start (paced, so the partners do not
+    // starve the pipeline of CPU), then 20 more once both stream.
+    for (let i = 0; i < 150 && !isStreaming; i++) {
+      await step();
+      if (reading(source)) duringRead[source] += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await streaming;
+    for (let i = 0; i < 20; i++) await step();
+  };
+  const writers = Promise.all([writer('legacy'), writer('cloud')]);
 
   const started = Date.now();
   await Promise.all([connectors.legacy.start(), connectors.cloud.start()]);
   const snapshotMs = Date.now() - started;
-  streaming = true;
+  isStreaming = true;
+  markStreaming();
   await writers;
 
   const reference = await waitForConvergence(dbs, policy.policyVersion, { knownKeys: workload.knownKeys, timeoutMs: 90_000 });

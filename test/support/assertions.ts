@@ -68,12 +68,18 @@ export async function readAudit(db: Kysely<UnifiedDatabase>) {
  * - a real conflict: both values present and different;
  * - the owner (per the contract's table and the row's class) won, with its own value,
  *   and the rule names it; the policy version is the running policy's;
+ * - unless `classesFixed` is false, the row's class is the hotel's class;
  * - both sources' positions are recorded, the trigger's among them;
  * - per room, neither source's recorded position ever goes backwards;
  * - every conflict still standing in the final state is audited by the room's latest
  *   row for that field, with exactly the final values.
  */
-export function auditProblems(audit: readonly AuditRow[], reference: Reference, policyVersion: string): string[] {
+export function auditProblems(
+  audit: readonly AuditRow[],
+  reference: Reference,
+  policyVersion: string,
+  { classesFixed = true } = {},
+): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   const latest = new Map<string, AuditRow>();
@@ -90,6 +96,9 @@ export function auditProblems(audit: readonly AuditRow[], reference: Reference, 
     const winningValue = auditValue(row.winning_value);
     if (legacyValue === null || cloudValue === null) problems.push(`${where}: a value is missing`);
     if (sameValue(legacyValue, cloudValue)) problems.push(`${where}: values do not differ (${JSON.stringify(legacyValue)})`);
+    // No legacy property changed class during the run: every row was decided under the hotel's one class.
+    const finalClass = reference.rooms.get(roomKey(row.hotel_code, row.room_code))?.expected.hotel_class;
+    if (classesFixed && row.hotel_class !== finalClass) problems.push(`${where}: decided as ${row.hotel_class}, the hotel is ${finalClass ?? '?'}`);
     const owner = owners[row.hotel_class]?.[row.field];
     if (owner === undefined) problems.push(`${where}: unknown class ${row.hotel_class}`);
     if (row.winning_source !== owner) problems.push(`${where}: winner ${row.winning_source}, owner is ${owner ?? '?'}`);

@@ -1,0 +1,221 @@
+// `npm run bench`: end-to-end latency, sustained throughput and cost of room-sync,
+// next to the naive design, in one run on the bench's own databases and Temporal server.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { projectRoot } from '../src/setup/source-schemas.js';
+import { temporalCliPath } from '../src/setup/temporal.js';
+import { AppliedFeed, type Target } from './applied-feed.js';
+import { Baseline } from './baseline.js';
+import { addRooms, buildCatalog } from './catalog.js';
+import { adminUrl, applicationNames, benchDataDir, databaseUrl } from './config.js';
+import { dropBenchDatabases, recreateBenchDatabases } from './databases.js';
+import { LatencyMatcher } from './latency-matcher.js';
+import { LoadGenerator, type GeneratedChange } from './load-generator.js';
+import { describeMachine, describeMachineLine } from './machine.js';
+import { runMemoryPhase } from './memory-phase.js';
+import { Monitor, type ComponentName } from './monitor.js';
+import { OptionsError, parseOptions, type BenchOptions } from './options.js';
+import { OurPipeline } from './our-pipeline.js';
+import { Progress, say } from './progress.js';
+import { describeStep, highestSustained, runHolds, runRamp, type StepFactory } from './ramp.js';
+import { buildReport, printTable, writeReport } from './report.js';
+import type { MemoryResult, StepResult } from './results.js';
+import { Rng } from './rng.js';
+import { insertCloudRooms, insertHotels, insertLegacyRooms } from './seed.js';
+import { runStep, type StepRig } from './step.js';
+import { Workload } from './workload.js';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function stepSeed(seed: number, label: string): number {
+  let hash = seed >>> 0;
+  for (const char of label) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  return hash;
+}
+
+async function bench(options: BenchOptions): Promise<void> {
+  const startedAt = new Date();
+  await mkdir(benchDataDir, { recursive: true });
+  for (const log of ['worker', 'connector-legacy', 'connector-cloud', 'baseline-legacy', 'baseline-cloud']) await rm(join(benchDataDir, `${log}.log`), { force: true });
+
+  say('recreating the bench databases rs_bench_legacy, rs_bench_cloud, rs_bench_unified');
+  await recreateBenchDatabases(say);
+  const admin = new pg.Pool({ connectionString: adminUrl(), max: 2, application_name: applicationNames.monitor });
+  const unified = new pg.Pool({ connectionString: databaseUrl('unified'), max: 2, application_name: applicationNames.monitor });
+  const generatorPool = (source: 'legacy' | 'cloud') =>
+    new pg.Pool({ connectionString: databaseUrl(source), max: options.generatorConnections, application_name: applicationNames.generator });
+  const sources = { legacy: generatorPool('legacy'), cloud: generatorPool('cloud') };
+
+  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, log: say });
+  const baseline = new Baseline(options.baselineConcurrency);
+  const matchers: Record<Target, LatencyMatcher> = { ours: new LatencyMatcher(), baseline: new LatencyMatcher() };
+  const feed = new AppliedFeed(unified, (target, row) => matchers[target].addApplied(row));
+  const monitor = new Monitor(admin, unified, () => feed.transactions);
+  let feeding = true;
+  let lastDelivery = Date.now();
+  const feedLoop = (async () => {
+    while (feeding) {
+      try {
+        if ((await feed.poll()) > 0) lastDelivery = Date.now();
+      } catch (error) {
+        say(`reading bench_applied failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      await sleep(250);
+    }
+  })();
+
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await pipeline.stop().catch(() => undefined);
+    await baseline.stop().catch(() => undefined);
+  };
+  const onSignal = () => {
+    say('interrupted: stopping the bench processes');
+    void shutdown().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const machine = await describeMachine(admin, temporalCliPath(projectRoot));
+    say(`machine: ${describeMachineLine(machine)}`);
+    const catalog = buildCatalog(options.hotels);
+    addRooms(catalog, options.rooms);
+    await insertHotels(sources.legacy, sources.cloud, catalog.hotels);
+    await insertLegacyRooms(sources.legacy, catalog.rooms);
+    await insertCloudRooms(sources.cloud, catalog.rooms);
+    say(`seeded ${options.hotels} hotels and ${options.rooms} rooms in both sources`);
+
+    await pipeline.startTemporal();
+    await pipeline.startWorker();
+    const temporalPid = pipeline.temporalPid;
+    const workerPid = pipeline.workerPid;
+    if (temporalPid !== null) monitor.track('temporal', [temporalPid]);
+    if (workerPid !== null) monitor.track('worker', [workerPid]);
+    monitor.start();
+    say('worker polling; starting both connectors (snapshot of the seeded rooms)');
+    const snapshotStarted = Date.now();
+    await pipeline.startConnectors(unified, options.rooms);
+    monitor.track('connectors', pipeline.connectorPids);
+    say(`snapshots reflected in the unified view after ${((Date.now() - snapshotStarted) / 1000).toFixed(1)}s`);
+
+    let sink: (change: GeneratedChange) => void = () => undefined;
+    const generator = new LoadGenerator(sources, options.generatorConnections * 2, (change) => sink(change));
+    const pgComponents: ComponentName[] = ['postgres', 'generator_postgres', 'bench'];
+    const rig: StepRig = {
+      generator,
+      monitor,
+      matchers,
+      progress: new Progress(monitor),
+      setChangeSink: (next) => (sink = next),
+      components: { ours: ['temporal', 'worker', 'connectors', ...pgComponents], baseline: ['baseline', ...pgComponents] },
+      slotPrefix: { ours: 'room_sync_', baseline: 'bench_baseline_' },
+    };
+    /** Until nothing new has been applied for 3 s (bounded): a step that fell behind must not leak into the next. */
+    const settle = async () => {
+      const deadline = Date.now() + 180_000;
+      await sleep(1_000);
+      while (Date.now() - lastDelivery < 3_000 && Date.now() < deadline) await sleep(250);
+    };
+    const makeStep: StepFactory = (target, phase, rate) => {
+      const seconds = phase === 'fixed' ? options.durationS : phase === 'hold' ? options.holdS : options.stepS;
+      const workload = new Workload(catalog, options.rooms, options, new Rng(stepSeed(options.seed, `${phase === 'hold' ? 'ramp' : phase}-${rate}`)));
+      return {
+        label: `${target} ${phase} ${rate}/s`,
+        target,
+        phase,
+        rate,
+        seconds,
+        warmupS: phase === 'fixed' ? Math.min(5, options.warmupS) : options.warmupS,
+        plan: (now) => workload.next(now),
+        drainTimeoutS: Math.max(60, seconds * 2),
+      };
+    };
+
+    // Ours: the fixed rate, the ramp, the hold at its highest sustained rate, the memory phase.
+    const oursFixed = await runStep(rig, makeStep('ours', 'fixed', options.rate));
+    say(describeStep(oursFixed));
+    await settle();
+    const oursRamp = await runRamp(rig, 'ours', options.ramp, makeStep, settle);
+    const oursHolds = options.holdS > 0 ? await runHolds(rig, oursRamp, makeStep, settle) : [];
+    let memory: MemoryResult | null = null;
+    if (options.workflows > 0) {
+      const best = highestSustained(oursHolds) ?? highestSustained(oursRamp);
+      const rate = Math.min(1_000, Math.max(100, Math.round(0.8 * (best?.offered_per_s ?? 100))));
+      memory = await runMemoryPhase(rig, monitor, pipeline, catalog, options.workflows, rate, 300);
+      await settle();
+    }
+    await monitor.snapshot();
+    const oursPeaks = { worker: monitor.memory('worker').peakKiB, connectors: monitor.memory('connectors').peakKiB, temporal: monitor.memory('temporal').peakKiB };
+    say('stopping our pipeline (connectors, worker, Temporal) before the baseline');
+    await pipeline.stop();
+    for (const component of ['temporal', 'worker', 'connectors'] as const) monitor.track(component, []);
+
+    // The naive baseline, on the same sources, the same generator and the same step seeds.
+    let baselineFixed: StepResult | null = null;
+    let baselineRamp: StepResult[] = [];
+    if (options.baseline) {
+      await baseline.start(admin);
+      monitor.track('baseline', baseline.pids);
+      say('baseline consumers streaming from their own slots');
+      baselineFixed = await runStep(rig, makeStep('baseline', 'fixed', options.rate));
+      say(describeStep(baselineFixed));
+      await settle();
+      const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? 0;
+      const from = Math.max(0, options.ramp.filter((rate) => rate <= oursMax).length - 1);
+      baselineRamp = await runRamp(rig, 'baseline', options.ramp.slice(from), makeStep, settle);
+      await monitor.snapshot();
+      await baseline.stop();
+      monitor.track('baseline', []);
+    }
+
+    const report = buildReport({
+      options,
+      machine,
+      startedAt,
+      finishedAt: new Date(),
+      ours: { fixed: oursFixed, ramp: oursRamp, holds: oursHolds },
+      baseline: options.baseline ? { fixed: baselineFixed, ramp: baselineRamp, holds: [] } : null,
+      memory,
+      peaksKiB: { ...oursPeaks, baseline: monitor.memory('baseline').peakKiB },
+      rampTop: options.ramp.at(-1) ?? 0,
+    });
+    printTable(report);
+    const written = await writeReport(report, options.saveReference);
+    say(`results: ${written.join(', ')}`);
+  } finally {
+    await shutdown();
+    await monitor.stop();
+    feeding = false;
+    await feedLoop;
+    await Promise.all([sources.legacy.end(), sources.cloud.end(), unified.end(), admin.end()]);
+    if (!options.keepDatabases) await dropBenchDatabases().catch((error: unknown) => say(`could not drop the bench databases: ${String(error)}`));
+  }
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions | null;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof OptionsError || (error instanceof Error && 'code' in error)) {
+      process.stderr.write(`bench: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options === null) return 0;
+  await bench(options);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
