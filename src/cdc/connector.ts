@@ -6,7 +6,7 @@ import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-log
 import { ensureCursor, markSnapshotCompleted, markSnapshotStarted, recordAcked } from '../db/cursor-repository.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
-import { makePosition } from '../domain/position.js';
+import { bigIntToLsn, lsnToBigInt, makePosition } from '../domain/position.js';
 import type { Logger } from '../observability/logger.js';
 import { CloudDecoder } from './cloud-decoder.js';
 import { LegacyDecoder } from './legacy-decoder.js';
@@ -43,6 +43,21 @@ export interface ConnectorStatus {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Confirms to the slot exactly `lsn` (a commit's end LSN, or the snapshot's consistent point).
+ * pg-logical-replication's acknowledge(x) reports x + 1 as flushed (the physical-replication
+ * "last byte + 1" convention), but a commit end LSN already points past its record. Reporting
+ * end + 1 left confirmed_flush_lsn one byte too far, and on restart Postgres skips every
+ * transaction whose commit record starts before confirmed_flush_lsn: a transaction whose
+ * commit record directly followed the acknowledged one (common with concurrent writers) was
+ * silently lost. So hand the library lsn - 1; its + 1 gives back exactly lsn.
+ * Shown by test/integration/restart.test.ts ("a transaction committed right after an acknowledged one ...").
+ */
+function acknowledgeExactly(service: LogicalReplicationService, lsn: string): Promise<boolean> {
+  const value = lsnToBigInt(lsn);
+  return service.acknowledge(value === 0n ? lsn : bigIntToLsn(value - 1n));
+}
 
 function microsToIso(micros: bigint): string {
   return new Date(Number(micros / 1000n)).toISOString();
@@ -299,7 +314,7 @@ export class Connector {
     });
     service.on('heartbeat', (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
       // Answer keepalives with what is durable, never with what was merely received.
-      if (shouldRespond && this.lastAckedLsn) void service.acknowledge(this.lastAckedLsn).catch(fail);
+      if (shouldRespond && this.lastAckedLsn) void acknowledgeExactly(service, this.lastAckedLsn).catch(fail);
     });
     service.on('error', fail);
     service.on('start', () => {
@@ -322,7 +337,7 @@ export class Connector {
           lastChangeCommitTime: durable.lastChangeCommitTime,
           changes: durable.realChanges,
         });
-        await service.acknowledge(durable.lsn);
+        await acknowledgeExactly(service, durable.lsn);
         this.lastAckedLsn = durable.lsn;
       } catch (error) {
         fail(error);
