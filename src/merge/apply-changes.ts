@@ -68,28 +68,82 @@ function conflictsAfter(
   return conflicts;
 }
 
-/**
- * Restores log order within each source while keeping the arrival order between
- * sources: signals may overtake each other, positions may not.
- */
-export function orderBySourcePosition(changes: readonly SourceChange[]): SourceChange[] {
-  const sorted = {
-    legacy: changes.filter((change) => change.source === 'legacy').sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0)),
-    cloud: changes.filter((change) => change.source === 'cloud').sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0)),
-  };
-  const next = { legacy: 0, cloud: 0 };
-  return changes.map((change) => {
-    const index = next[change.source]++;
-    const ordered = sorted[change.source][index];
-    if (!ordered) throw new Error('unreachable: per-source counts match');
-    return ordered;
-  });
+/** A step of one source's log: a room change, or the legacy property as last recorded. */
+type Step =
+  | { readonly kind: 'room'; readonly change: Extract<SourceChange, { kind: 'room' }>; readonly arrival: number }
+  | { readonly kind: 'hotel'; readonly hotel: LegacyHotel; readonly arrival: number };
+
+const stepSource = (step: Step): SourceName => (step.kind === 'room' ? step.change.source : 'legacy');
+const stepPosition = (step: Step): string => (step.kind === 'room' ? step.change.position : step.hotel.position);
+/** The commit LSN part of a position: changes sharing it were committed together. */
+const commitOf = (position: string): string => position.slice(0, position.indexOf(':'));
+
+function byPosition(a: Step, b: Step): number {
+  const pa = stepPosition(a);
+  const pb = stepPosition(b);
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  // At one position (the snapshot's consistent point) the property precedes its rooms.
+  return a.kind === b.kind ? 0 : a.kind === 'hotel' ? -1 : 1;
+}
+
+/** One source's steps in log order, cut into transactions; each knows its earliest arrival. */
+function transactionsOf(steps: Step[]): { steps: Step[]; arrival: number }[] {
+  const transactions: { steps: Step[]; arrival: number }[] = [];
+  for (const step of [...steps].sort(byPosition)) {
+    const last = transactions.at(-1);
+    const lastStep = last?.steps.at(-1);
+    if (last && lastStep && commitOf(stepPosition(lastStep)) === commitOf(stepPosition(step))) {
+      last.steps.push(step);
+      last.arrival = Math.min(last.arrival, step.arrival);
+    } else {
+      transactions.push({ steps: [step], arrival: step.arrival });
+    }
+  }
+  return transactions;
 }
 
 /**
- * Folds a batch of changes into a room's stored source values, in log order per
- * source, and lists the conflicts each change raised. Pure: the activity does the I/O.
- * `currentLegacyHotel` is the legacy property as the legacy connector last recorded it.
+ * Log order within each source, transactions kept whole, and between the two sources
+ * the order in which their transactions arrived: signals may overtake each other,
+ * positions may not, and no audit row may show a state a source never committed.
+ */
+export function orderTransactions(changes: readonly SourceChange[], pendingHotel: LegacyHotel | null): Step[][] {
+  const steps: Step[] = [];
+  changes.forEach((change, arrival) => {
+    if (change.kind === 'room') steps.push({ kind: 'room', change, arrival });
+  });
+  if (pendingHotel) {
+    // The property arrives with its own signal, or (the signal still in flight) no later than
+    // the first legacy room change after it in the log.
+    const signalled = changes.findIndex((change) => change.kind === 'legacy-hotel' && change.position === pendingHotel.position);
+    const before = steps.filter((step) => stepSource(step) === 'legacy' && stepPosition(step) >= pendingHotel.position);
+    const arrival = signalled >= 0 ? signalled : Math.min(changes.length, ...before.map((step) => step.arrival));
+    steps.push({ kind: 'hotel', hotel: pendingHotel, arrival });
+  }
+  const legacy = transactionsOf(steps.filter((step) => stepSource(step) === 'legacy'));
+  const cloud = transactionsOf(steps.filter((step) => stepSource(step) === 'cloud'));
+  const ordered: Step[][] = [];
+  let l = 0;
+  let c = 0;
+  while (l < legacy.length || c < cloud.length) {
+    const nextLegacy = legacy[l];
+    const nextCloud = cloud[c];
+    if (nextLegacy && (!nextCloud || nextLegacy.arrival <= nextCloud.arrival)) {
+      ordered.push(nextLegacy.steps);
+      l += 1;
+    } else if (nextCloud) {
+      ordered.push(nextCloud.steps);
+      c += 1;
+    }
+  }
+  return ordered;
+}
+
+/**
+ * Folds a batch of changes into a room's stored source values, a source transaction at
+ * a time in log order, and lists the conflicts each transaction raised. Pure: the
+ * activity does the I/O. `currentLegacyHotel` is the legacy property as the legacy
+ * connector last recorded it.
  */
 export function applyChanges(
   policy: Policy,
@@ -101,40 +155,30 @@ export function applyChanges(
   const conflicts: Conflict[] = [];
   let applied = 0;
   let ignored = 0;
-
-  // The property sits in legacy's log: apply it after the batch's earlier legacy room
-  // changes and before its later ones, so no audit row shows a combination legacy never had.
-  let pendingHotel =
+  const pendingHotel =
     currentLegacyHotel && isNewer(currentLegacyHotel.position, stored.legacyHotel?.position ?? null) ? currentLegacyHotel : null;
-  const applyPendingHotel = (): void => {
-    if (!pendingHotel) return;
-    const next = { ...sources, legacyHotel: pendingHotel };
-    conflicts.push(...conflictsAfter(policy, sources, next, 'legacy', pendingHotel.position));
-    sources = next;
-    pendingHotel = null;
-  };
 
-  for (const change of orderBySourcePosition(changes)) {
-    // A property change's values were read from the hotel table (currentLegacyHotel).
-    if (change.kind === 'legacy-hotel') continue;
-    // `>=`, not `>`: snapshot rows all share the slot's consistent point (ordinal 0) and the
-    // snapshot reads htl_property before htl_room_inv, so a property at the very same
-    // position as a room precedes it. With `>` a snapshot room was merged as if its hotel
-    // were unknown (class `default`), and its audit rows named the wrong class and winner.
-    if (pendingHotel && change.source === 'legacy' && !isNewer(pendingHotel.position, change.position)) applyPendingHotel();
-    if (!isNewer(change.position, sources[change.source]?.position ?? null)) {
-      ignored += 1;
-      continue;
+  for (const transaction of orderTransactions(changes, pendingHotel)) {
+    const before = sources;
+    let trigger: { source: SourceName; position: string } | null = null;
+    for (const step of transaction) {
+      if (step.kind === 'hotel') {
+        sources = { ...sources, legacyHotel: step.hotel };
+        trigger = { source: 'legacy', position: step.hotel.position };
+        continue;
+      }
+      const { change } = step;
+      if (!isNewer(change.position, sources[change.source]?.position ?? null)) {
+        ignored += 1;
+        continue;
+      }
+      sources = { ...sources, [change.source]: { position: change.position, commitTime: change.commitTime, values: change.values } };
+      trigger = { source: change.source, position: change.position };
+      applied += 1;
     }
-    const next = {
-      ...sources,
-      [change.source]: { position: change.position, commitTime: change.commitTime, values: change.values },
-    };
-    conflicts.push(...conflictsAfter(policy, sources, next, change.source, change.position));
-    sources = next;
-    applied += 1;
+    // A transaction is atomic in its source: its conflicts are judged on its outcome alone.
+    if (trigger) conflicts.push(...conflictsAfter(policy, before, sources, trigger.source, trigger.position));
   }
-  applyPendingHotel();
 
   return { sources, resolved: resolveRoom(policy, sources), conflicts, applied, ignored };
 }

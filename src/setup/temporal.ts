@@ -81,6 +81,14 @@ export async function startTemporalDevServer(opts: {
     // WAL + NORMAL: far fewer fsyncs; the dev store is disposable anyway.
     '--sqlite-pragma', 'journal_mode=WAL',
     '--sqlite-pragma', 'synchronous=NORMAL',
+    // The server uses one SQLite connection for everything: keep its pages in memory.
+    '--sqlite-pragma', 'cache_size=-65536',
+    '--sqlite-pragma', 'temp_store=MEMORY',
+    '--sqlite-pragma', 'mmap_size=268435456',
+    // The CLI re-reads search attributes from the store on every read (for ad-hoc testing); room-sync registers none.
+    '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
+    // Room workflows' recent events stay cached, so handing out tasks needs no history read.
+    '--dynamic-config-value', 'history.eventsCacheMaxSizeBytes=67108864',
     '--log-level', 'warn',
   ];
   // "default" always exists; only extra namespaces need registering.

@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Connector } from '../../src/cdc/connector.js';
 import type { SourceName } from '../../src/domain/room.js';
 import type { Policy } from '../../src/policy/schema.js';
-import { auditProblems, duplicateAuditTriggers, readAudit, waitForConvergence } from '../support/assertions.js';
+import { auditProblems, duplicateAuditTriggers, waitForSettled } from '../support/assertions.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, type TestDatabases } from '../support/environment.js';
 import { Rng, standardHotels, testSeed, Workload } from '../support/workload.js';
 
@@ -15,15 +15,17 @@ let dbs: TestDatabases;
 let policy: Policy;
 let pipeline: TestPipeline;
 const seed = testSeed();
-// 7 hotels × 170 rooms, ~95 % of them in each source: about 2,100 rows before the slots exist.
-const workload = new Workload(standardHotels(170, 2), new Rng(seed));
+// About 2,000 rows before the slots exist: 7 hotels × 80 rooms, ~95 % of them in each
+// source (~1,000 room rows, ~560 rooms), and 540 room-less properties in each source
+// (rows the snapshot reads and records, without costing a room workflow each).
+const workload = new Workload(standardHotels(80, 2), new Rng(seed));
 
 before(async () => {
   console.log(`snapshot.test seed=${seed} (TEST_SEED=${seed} replays it)`);
   env = await startTestTemporal();
   dbs = await createTestDatabases('snapshot');
   policy = await defaultPolicy();
-  await workload.seed(dbs.legacy, dbs.cloud, { legacyShare: 0.95, cloudShare: 0.95 });
+  await workload.seed(dbs.legacy, dbs.cloud, { legacyShare: 0.95, cloudShare: 0.95, roomlessProperties: 540 });
   pipeline = new TestPipeline(env, dbs, policy, { maxInFlight: 32 });
   await pipeline.startWorker();
 });
@@ -58,15 +60,15 @@ test('rows from before the slot and rows written during the snapshot all arrive'
   let isStreaming = false;
   const writer = async (source: SourceName) => {
     const step = () => (source === 'legacy' ? workload.legacyStep(dbs.legacy) : workload.cloudStep(dbs.cloud));
-    // Up to 150 transactions while the connectors start (paced, so the partners do not
-    // starve the pipeline of CPU), then 20 more once both stream.
-    for (let i = 0; i < 150 && !isStreaming; i++) {
+    // Up to 80 transactions while the connectors start (paced, so the partners do not
+    // starve the pipeline of CPU), then 10 more once both stream.
+    for (let i = 0; i < 80 && !isStreaming; i++) {
       await step();
       if (reading(source)) duringRead[source] += 1;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 40));
     }
     await streaming;
-    for (let i = 0; i < 20; i++) await step();
+    for (let i = 0; i < 10; i++) await step();
   };
   const writers = Promise.all([writer('legacy'), writer('cloud')]);
 
@@ -77,10 +79,10 @@ test('rows from before the slot and rows written during the snapshot all arrive'
   markStreaming();
   await writers;
 
-  const reference = await waitForConvergence(dbs, policy.policyVersion, { knownKeys: workload.knownKeys, timeoutMs: 90_000 });
+  const { reference, audit } = await waitForSettled(dbs, env.client, policy.policyVersion, { knownKeys: workload.knownKeys, timeoutMs: 120_000 });
   console.log(
     `snapshot.test: snapshots took ${snapshotMs} ms (legacy ${connectors.legacy.status().snapshotRows} rows, cloud ${connectors.cloud.status().snapshotRows} rows); ` +
-      `writes during the read: ${JSON.stringify(duringRead)}, total ${JSON.stringify(workload.writes)}; converged ${Date.now() - started} ms after start`,
+      `writes during the read: ${JSON.stringify(duringRead)}, total ${JSON.stringify(workload.writes)}; settled ${Date.now() - started} ms after start`,
   );
 
   for (const source of ['legacy', 'cloud'] as const) {
@@ -91,7 +93,7 @@ test('rows from before the slot and rows written during the snapshot all arrive'
     assert.ok(status.snapshotRows >= preExisting[source] - deletable, `${source} snapshot read ${status.snapshotRows} of ${preExisting[source]} rows`);
     assert.equal(status.deadLetters, 0);
   }
-  assert.equal(reference.rooms.size >= 1_000, true, `${reference.rooms.size} rooms`);
+  assert.ok(reference.rooms.size >= 500, `${reference.rooms.size} rooms`);
   assert.equal(await dbs.unified.selectFrom('dead_letters').select('id').executeTakeFirst(), undefined, 'no dead letters');
 
   const cursors = await dbs.unified.selectFrom('cdc_cursors').selectAll().orderBy('source').execute();
@@ -101,7 +103,6 @@ test('rows from before the slot and rows written during the snapshot all arrive'
     assert.notEqual(cursor.snapshot_lsn, null);
   }
 
-  const audit = await readAudit(dbs.unified);
   assert.deepEqual(auditProblems(audit, reference, policy.policyVersion), []);
   assert.equal(await duplicateAuditTriggers(dbs.unified), 0);
 });

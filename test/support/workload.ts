@@ -167,8 +167,26 @@ export class Workload {
     for (const hotel of hotels) for (const room of hotel.rooms) this.rooms.push({ hotel, room, legacyRmNbr: null, cloudId: null });
   }
 
-  /** Properties, then rooms: `legacyShare`/`cloudShare` of the rooms get a row in each source. */
-  async seed(legacy: pg.Pool, cloud: pg.Pool, { legacyShare = 0.8, cloudShare = 0.8 } = {}): Promise<void> {
+  /**
+   * Properties, then rooms: `legacyShare`/`cloudShare` of the rooms get a row in each source.
+   * `roomlessProperties` adds that many hotels without rooms (yet) to each source: rows the
+   * snapshot must read and record, without a room workflow each.
+   */
+  async seed(legacy: pg.Pool, cloud: pg.Pool, { legacyShare = 0.8, cloudShare = 0.8, roomlessProperties = 0 } = {}): Promise<void> {
+    for (let i = 0; i < roomlessProperties; i += 250) {
+      const codes = Array.from({ length: Math.min(250, roomlessProperties - i) }, (_, n) => `ON${String(i + n).padStart(5, '0')}`);
+      await legacy.query(
+        `INSERT INTO htl_property (prop_cd, prop_nm, mgmt_typ, crncy_cd)
+         SELECT code, 'Onboarding ' || code, (ARRAY['L', 'C', 'F'])[1 + n % 3], (ARRAY['EUR', 'JPY', 'USD'])[1 + n % 3]
+           FROM unnest($1::text[]) WITH ORDINALITY AS t (code, n)`,
+        [codes],
+      );
+      await cloud.query(
+        `INSERT INTO properties (id, external_code, display_name, timezone)
+         SELECT gen_random_uuid(), lower(code), 'Onboarding ' || code, 'Asia/Tokyo' FROM unnest($1::text[]) AS t (code)`,
+        [codes],
+      );
+    }
     for (const hotel of this.hotels) {
       if (hotel.legacy) await insertLegacyProperty(legacy, hotel.code, hotel.legacy.mgmt, hotel.legacy.currency);
       if (hotel.cloud) this.cloudPropertyIds.set(hotel.code, await insertCloudProperty(cloud, hotel.code));
@@ -335,10 +353,19 @@ export class Workload {
    * Two partners writing at once, one per source, until each has written `steps`
    * transactions or `until()` says stop. Returns the number of transactions written.
    */
-  async runWriters(legacy: pg.Pool, cloud: pg.Pool, steps: number, until: () => boolean = () => false): Promise<number> {
+  async runWriters(
+    legacy: pg.Pool,
+    cloud: pg.Pool,
+    steps: number,
+    { until = () => false, pauseMs = 0 }: { until?: () => boolean; pauseMs?: number } = {},
+  ): Promise<number> {
     const before = this.writes.legacy + this.writes.cloud;
     const writer = async (step: () => Promise<void>) => {
-      for (let i = 0; i < steps && !until(); i++) await step();
+      for (let i = 0; i < steps && !until(); i++) {
+        await step();
+        // Pacing of the partners' traffic (not a wait for the pipeline): keeps the two CPUs for the pipeline.
+        if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
     };
     await Promise.all([writer(() => this.legacyStep(legacy)), writer(() => this.cloudStep(cloud))]);
     return this.writes.legacy + this.writes.cloud - before;

@@ -913,8 +913,18 @@ describe('applyChanges: order independence', () => {
 
         const expected: Array<{ field: Field; legacy: RefValue; cloud: RefValue; winner: Source | null; trigger: string }> = [];
         const state: Record<Source, SourceRoomValues | null> = { legacy: null, cloud: null };
-        for (const change of batch) {
-          if (change.kind !== 'room') continue;
+        // A source transaction (one commit LSN) is atomic: it is judged whole, when its first change arrives.
+        const commitOfPosition = (position: string) => position.split(':')[0];
+        const done = new Set<string>();
+        for (const first of batch) {
+          if (first.kind !== 'room') continue;
+          const key = `${first.source}/${commitOfPosition(first.position)}`;
+          if (done.has(key)) continue;
+          done.add(key);
+          const members = batch.filter(
+            (candidate): candidate is typeof first => candidate.kind === 'room' && candidate.source === first.source && commitOfPosition(candidate.position) === commitOfPosition(first.position),
+          );
+          const change = members.at(-1) ?? first;
           const before = refView(change.source, state[change.source], legacyHotel);
           state[change.source] = change.values;
           const after = refView(change.source, change.values, legacyHotel);
@@ -943,5 +953,31 @@ describe('applyChanges: order independence', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('applyChanges: a source transaction is audited whole', () => {
+  test('a property and a room changed in one legacy transaction raise one conflict, on the committed values', () => {
+    // Before: legacy 12900 EUR agrees with cloud. One legacy transaction (LSN 20) switches the
+    // property to JPY (ordinal 1) and the rate to 15000 (ordinal 2); cloud says 15500 JPY.
+    const stored = sources(record(pos(10), values({ rateMinor: 12900 })), record(pos(11), values({ rateMinor: 15500, currency: 'JPY' })), hotel('L', 'EUR', pos(5)));
+    const outcome = applyChanges(policy, stored, [hotelChange(pos(20, 1)), roomChange('legacy', pos(20, 2), values({ rateMinor: 15000 }))], hotel('L', 'JPY', pos(20, 1)));
+    assert.deepEqual(
+      outcome.conflicts.map((conflict) => [conflict.field, conflict.legacyValue, conflict.cloudValue, conflict.triggerPosition]),
+      [['rate', { rate_minor: 15000, currency: 'JPY' }, { rate_minor: 15500, currency: 'JPY' }, pos(20, 2)]],
+    );
+  });
+
+  test('a value changed and changed back inside one transaction is no change', () => {
+    const stored = sources(record(pos(10), values({ availability: 4 })), record(pos(11), values({ availability: 4 })), null);
+    const outcome = applyChanges(policy, stored, [roomChange('legacy', pos(30, 1), values({ availability: 9 })), roomChange('legacy', pos(30, 2), values({ availability: 4 }))], null);
+    assert.deepEqual(outcome.conflicts, []);
+    assert.equal(outcome.sources.legacy?.position, pos(30, 2));
+  });
+
+  test('two transactions each raise their own conflict', () => {
+    const stored = sources(record(pos(10), values({ availability: 4 })), record(pos(11), values({ availability: 4 })), null);
+    const outcome = applyChanges(policy, stored, [roomChange('legacy', pos(30, 1), values({ availability: 9 })), roomChange('legacy', pos(31, 1), values({ availability: 8 }))], null);
+    assert.deepEqual(outcome.conflicts.map((conflict) => [conflict.legacyValue, conflict.triggerPosition]), [[9, pos(30, 1)], [8, pos(31, 1)]]);
   });
 });

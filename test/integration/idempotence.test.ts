@@ -1,0 +1,192 @@
+// At-least-once delivery means batches come twice: the apply activity and the room
+// workflow must make a replay change nothing. And legal's conflict_audit is append-only.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities/index.js';
+import type { SourceChange } from '../../src/mapping/change.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Policy } from '../../src/policy/schema.js';
+import { roomStateQuery, sourceChangesSignal } from '../../src/workflows/messages.js';
+import { roomWorkflow } from '../../src/workflows/room.js';
+import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
+
+let env: TestWorkflowEnvironment;
+let dbs: TestDatabases;
+let policy: Policy;
+let pipeline: TestPipeline;
+let activities: ReturnType<typeof createActivities>;
+
+before(async () => {
+  env = await startTestTemporal();
+  dbs = await createTestDatabases('idem');
+  policy = await defaultPolicy();
+  activities = createActivities({ db: dbs.unified, policy, monitoring: { sources: [], channels: [], log: createLogger('test.monitor') } });
+  // Only the worker: the test plays the connectors' part itself.
+  pipeline = new TestPipeline(env, dbs, policy);
+  await pipeline.startWorker();
+  // The legacy properties, as the legacy connector records them before it signals their rooms.
+  await dbs.unified
+    .insertInto('legacy_hotels')
+    .values([
+      { hotel_code: 'IDEM1', present: true, mgmt_typ: 'L', currency: 'EUR', position: '0000000001000000:00000001', commit_time: '2026-11-27T08:00:00Z', updated_at: new Date() },
+      { hotel_code: 'IDEM2', present: true, mgmt_typ: 'C', currency: 'JPY', position: '0000000001000000:00000002', commit_time: '2026-11-27T08:00:00Z', updated_at: new Date() },
+    ])
+    .execute();
+});
+
+after(async () => {
+  await pipeline?.stop();
+  await dbs?.drop();
+  await env?.teardown();
+});
+
+function legacyChange(hotelCode: string, roomCode: string, position: string, values: { rateMinor: number; availability: number; roomType: string }): SourceChange {
+  return {
+    kind: 'room',
+    source: 'legacy',
+    hotelCode,
+    roomCode,
+    position,
+    commitTime: '2026-11-27T09:00:00.000Z',
+    values: { roomType: values.roomType, rateMinor: values.rateMinor, currency: null, availability: values.availability, status: 'open' },
+  };
+}
+
+function cloudChange(hotelCode: string, roomCode: string, position: string, values: { rateMinor: number; currency: string; availability: number; roomType: string }): SourceChange {
+  return {
+    kind: 'room',
+    source: 'cloud',
+    hotelCode,
+    roomCode,
+    position,
+    commitTime: '2026-11-27T09:00:01.000Z',
+    values: { roomType: values.roomType, rateMinor: values.rateMinor, currency: values.currency, availability: values.availability, status: 'open' },
+  };
+}
+
+/** Everything a replay could touch, for one room. */
+async function roomState(hotelCode: string, roomCode: string) {
+  const unified = await dbs.unified.selectFrom('unified_rooms').selectAll().where('hotel_code', '=', hotelCode).where('room_code', '=', roomCode).executeTakeFirst();
+  const sources = await dbs.unified.selectFrom('room_sources').selectAll().where('hotel_code', '=', hotelCode).where('room_code', '=', roomCode).executeTakeFirst();
+  const audit = await dbs.unified.selectFrom('conflict_audit').selectAll().where('hotel_code', '=', hotelCode).where('room_code', '=', roomCode).orderBy('id').execute();
+  const deadLetters = await dbs.unified.selectFrom('dead_letters').select('id').execute();
+  return { unified, sources, audit, deadLetters: deadLetters.length };
+}
+
+test('the apply activity given the same batch twice changes nothing the second time', async () => {
+  const room = { hotelCode: 'IDEM1', roomCode: '101' };
+  const batch: SourceChange[] = [
+    legacyChange('IDEM1', '101', '0000000002000000:00000001', { rateMinor: 12900, availability: 4, roomType: 'double' }),
+    cloudChange('IDEM1', '101', '0000000002000100:00000001', { rateMinor: 13500, currency: 'EUR', availability: 7, roomType: 'king' }),
+  ];
+
+  const first = await activities.applyRoomChanges({ room, changes: batch });
+  assert.equal(first.applied, 2);
+  assert.equal(first.conflicts, 3, 'rate, availability and room_type differ');
+  const afterFirst = await roomState('IDEM1', '101');
+  assert.ok(afterFirst.unified);
+  assert.equal(afterFirst.unified.rate_minor, '12900');
+  assert.equal(afterFirst.audit.length, 3);
+
+  const second = await activities.applyRoomChanges({ room, changes: batch });
+  assert.equal(second.applied, 0);
+  assert.equal(second.ignored, 2);
+  assert.equal(second.conflicts, 0);
+  assert.deepEqual(second.view, first.view);
+  assert.deepEqual(await roomState('IDEM1', '101'), afterFirst, 'unified row (updated_at included), source state, audit and dead letters unchanged');
+
+  // The replay reordered, and in pieces, as overtaking signals deliver it: still nothing.
+  await activities.applyRoomChanges({ room, changes: [batch[1], batch[0]].filter((change) => change !== undefined) });
+  await activities.applyRoomChanges({ room, changes: batch.slice(1) });
+  assert.deepEqual(await roomState('IDEM1', '101'), afterFirst);
+
+  // A newer change, then an older one replayed late: the older one is ignored.
+  const newer = legacyChange('IDEM1', '101', '0000000002000200:00000001', { rateMinor: 13500, availability: 4, roomType: 'double' });
+  const applied = await activities.applyRoomChanges({ room, changes: [newer] });
+  assert.equal(applied.applied, 1);
+  const afterNewer = await roomState('IDEM1', '101');
+  assert.equal(afterNewer.unified?.rate_minor, '13500');
+  const late = await activities.applyRoomChanges({ room, changes: [batch[0] ?? newer, newer] });
+  assert.equal(late.applied, 0);
+  assert.deepEqual(await roomState('IDEM1', '101'), afterNewer);
+
+  // One batch carrying the same change twice: applied once, audited once.
+  const twice = cloudChange('IDEM1', '101', '0000000002000300:00000001', { rateMinor: 14000, currency: 'EUR', availability: 2, roomType: 'king' });
+  const doubled = await activities.applyRoomChanges({ room, changes: [twice, twice] });
+  assert.equal(doubled.applied, 1);
+  assert.equal(doubled.ignored, 1);
+  const afterDoubled = await roomState('IDEM1', '101');
+  assert.deepEqual(
+    afterDoubled.audit.slice(afterNewer.audit.length).map((row) => row.field),
+    ['rate', 'availability'],
+    'one audit row per conflict the change raised',
+  );
+});
+
+test('a room workflow signalled twice with the same changes changes nothing the second time', async () => {
+  const room = { hotelCode: 'IDEM2', roomCode: 'A7' };
+  const changes: SourceChange[] = [
+    cloudChange('IDEM2', 'A7', '0000000003000000:00000001', { rateMinor: 18000, currency: 'JPY', availability: 3, roomType: 'twin' }),
+    legacyChange('IDEM2', 'A7', '0000000003000100:00000002', { rateMinor: 15000, availability: 5, roomType: 'twin' }),
+  ];
+  const signal = () =>
+    env.client.workflow.signalWithStart(roomWorkflow, {
+      workflowId: `room/${room.hotelCode}/${room.roomCode}`,
+      taskQueue: pipeline.taskQueue,
+      args: [{ room }],
+      signal: sourceChangesSignal,
+      signalArgs: [changes],
+    });
+
+  const handle = await signal();
+  const applied = await waitFor('the first batch to be applied', async () => {
+    const state = await handle.query(roomStateQuery);
+    return state.batchesApplied >= 1 && state.pendingChanges === 0 ? state : undefined;
+  });
+  const afterFirst = await roomState('IDEM2', 'A7');
+  assert.equal(afterFirst.unified?.rate_minor, '18000');
+  assert.equal(afterFirst.unified?.currency, 'JPY');
+  assert.deepEqual(
+    afterFirst.audit.map((row) => [row.field, row.winning_source]),
+    [
+      ['rate', 'cloud'],
+      ['availability', 'cloud'],
+    ],
+  );
+
+  await signal(); // the connector re-sending after a restart does exactly this
+  await handle.signal(sourceChangesSignal, changes);
+  const replayed = await waitFor('both replays to be applied', async () => {
+    const state = await handle.query(roomStateQuery);
+    return state.pendingChanges === 0 && state.batchesApplied >= applied.batchesApplied + 1 ? state : undefined;
+  });
+  // The two replays may have been drained as one batch or two; either way nothing moved.
+  await waitFor('every signal drained', async () => {
+    const state = await handle.query(roomStateQuery);
+    return state.pendingChanges === 0 ? state : undefined;
+  });
+  assert.deepEqual(replayed.view, applied.view);
+  assert.deepEqual(replayed.lastPositions, applied.lastPositions);
+  assert.deepEqual(await roomState('IDEM2', 'A7'), afterFirst, 'unified row (updated_at included), source state and audit unchanged');
+});
+
+test('conflict_audit rejects UPDATE, DELETE and TRUNCATE', async () => {
+  const before = await dbs.unified.selectFrom('conflict_audit').selectAll().orderBy('id').execute();
+  assert.ok(before.length > 0, 'the earlier tests left audit rows');
+  const pool = dbs.unifiedPool;
+  await assert.rejects(pool.query(`UPDATE conflict_audit SET winning_source = 'cloud'`), /append-only/);
+  await assert.rejects(pool.query(`UPDATE conflict_audit SET rule = 'rewritten' WHERE id = $1`, [before[0]?.id]), /append-only/);
+  await assert.rejects(pool.query('DELETE FROM conflict_audit'), /append-only/);
+  await assert.rejects(pool.query('DELETE FROM conflict_audit WHERE id = $1', [before[0]?.id]), /append-only/);
+  await assert.rejects(pool.query('TRUNCATE conflict_audit'), /append-only/);
+  // Appending is what the table is for.
+  const { rowCount } = await pool.query(
+    `INSERT INTO conflict_audit (hotel_code, room_code, field, legacy_value, cloud_value, winning_value, winning_source, rule, policy_version, hotel_class, trigger_source, trigger_position)
+     VALUES ('IDEM9', '1', 'availability', '1', '2', '2', 'cloud', 'test', 'test', 'default', 'cloud', '0000000009000000:00000001')`,
+  );
+  assert.equal(rowCount, 1);
+  const after = await dbs.unified.selectFrom('conflict_audit').selectAll().orderBy('id').execute();
+  assert.deepEqual(after.slice(0, before.length), before, 'no row changed');
+  assert.equal(after.length, before.length + 1);
+});
