@@ -324,10 +324,9 @@ export class Connector {
       this.log.info('streaming', { slot: descriptor.slotName, from: this.lastAckedLsn });
     });
 
-    let flushing = false;
-    const flush = async () => {
-      if (flushing || failure !== null || tracker.failed !== null) return;
-      flushing = true;
+    let flushing: Promise<void> | null = null;
+    const flushOnce = async () => {
+      if (failure !== null || tracker.failed !== null) return;
       try {
         const durable = tracker.takeDurable();
         if (durable === null || (durable.lsn === this.lastAckedLsn && durable.realChanges === 0)) return;
@@ -341,9 +340,14 @@ export class Connector {
         this.lastAckedLsn = durable.lsn;
       } catch (error) {
         fail(error);
-      } finally {
-        flushing = false;
       }
+    };
+    // One flush at a time: the cursor row and the slot must move in order.
+    const flush = (): Promise<void> => {
+      flushing ??= flushOnce().finally(() => {
+        flushing = null;
+      });
+      return flushing;
     };
     const flushTimer = setInterval(() => {
       if (tracker.failed !== null) fail(tracker.failed);
@@ -356,7 +360,11 @@ export class Connector {
     );
     const reason = await Promise.race([sessionEnded, subscription, this.stopped.then(() => null)]);
     clearInterval(flushTimer);
-    if (reason === null) await flush(); // a clean stop keeps what is durable
+    if (reason === null) {
+      // A clean stop keeps what is durable: let a running flush finish, then flush the rest.
+      await flushing;
+      await flush();
+    }
     this.connected = false;
     await Promise.race([service.destroy(), sleep(5_000)]);
     // Deliveries still running belong to an abandoned session: let them finish before resuming (duplicates are harmless).
