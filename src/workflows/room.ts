@@ -1,14 +1,28 @@
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import type { RoomView } from '../activities/apply-room-changes.js';
 import type { SourceChange } from '../mapping/change.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
 import { roomStateQuery, sourceChangesSignal } from './messages.js';
 
-const { applyRoomChanges } = proxyActivities<ReturnType<typeof createActivities>>({
+const applyOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+} as const;
+
+/** Histories written before the apply step became a local activity replay with the activity they recorded. */
+const { applyRoomChanges: applyAsActivity } = proxyActivities<ReturnType<typeof createActivities>>(applyOptions);
+
+/**
+ * The apply step runs as a local activity: in the worker, inside the workflow task that
+ * received the signal, so a change costs one workflow task instead of two plus an
+ * activity task. Same function, timeout and retries; its result is recorded as a marker.
+ */
+const { applyRoomChanges: applyLocally } = proxyLocalActivities<ReturnType<typeof createActivities>>(applyOptions);
+
+function applyRoomChanges(input: Parameters<typeof applyLocally>[0]): ReturnType<typeof applyLocally> {
+  return patched('apply-as-local-activity') ? applyLocally(input) : applyAsActivity(input);
+}
 
 export interface RoomWorkflowInput {
   readonly room: RoomKey;
@@ -16,10 +30,11 @@ export interface RoomWorkflowInput {
   readonly pending?: readonly SourceChange[];
   readonly view?: RoomView | null;
   readonly lastPositions?: Readonly<Record<SourceName, string | null>>;
+  /** Batches before continuing as new; keeps history well under Temporal's limits for a room that changes all day. */
+  readonly maxBatchesPerRun?: number;
 }
 
-/** Keeps history well under Temporal's limits even for a room that changes all day. */
-const maxBatchesPerRun = 500;
+const defaultMaxBatchesPerRun = 500;
 
 /**
  * One workflow per room serializes every change from both sources: signals queue,
@@ -31,6 +46,7 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   let view: RoomView | null = input.view ?? null;
   let lastPositions = input.lastPositions ?? { legacy: null, cloud: null };
   let batchesApplied = 0;
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
 
   setHandler(sourceChangesSignal, (changes) => {
     pending.push(...changes);
@@ -56,7 +72,7 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
     if (workflowInfo().continueAsNewSuggested || batchesApplied >= maxBatchesPerRun) {
       // Whatever arrived meanwhile travels in the new run's input; none is dropped.
       await condition(allHandlersFinished);
-      await continueAsNew<typeof roomWorkflow>({ room: input.room, pending, view, lastPositions });
+      await continueAsNew<typeof roomWorkflow>({ ...input, pending, view, lastPositions });
     }
   }
 }

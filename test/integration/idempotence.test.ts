@@ -190,3 +190,37 @@ test('conflict_audit rejects UPDATE, DELETE and TRUNCATE', async () => {
   assert.deepEqual(after.slice(0, before.length), before, 'no row changed');
   assert.equal(after.length, before.length + 1);
 });
+
+test('a room workflow continues as new without losing a signal, and its query reports each source', async () => {
+  const room = { hotelCode: 'IDEM2', roomCode: '777' };
+  const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
+  const changes = Array.from({ length: 12 }, (_, index) =>
+    index % 2 === 0
+      ? legacyChange('IDEM2', '777', `00000000030000${String(index).padStart(2, '0')}:00000001`, { rateMinor: 1000 + index, availability: index, roomType: 'twin' })
+      : cloudChange('IDEM2', '777', `00000000030000${String(index).padStart(2, '0')}:00000001`, { rateMinor: 2000 + index, currency: 'JPY', availability: index, roomType: 'twin' }),
+  );
+  // A tiny run length forces several continue-as-new hand-overs while signals keep coming.
+  let firstRunId: string | undefined;
+  for (const change of changes) {
+    const handle = await env.client.workflow.signalWithStart(roomWorkflow, {
+      workflowId,
+      taskQueue: pipeline.taskQueue,
+      args: [{ room, maxBatchesPerRun: 2 }],
+      signal: sourceChangesSignal,
+      signalArgs: [[change]],
+    });
+    firstRunId ??= handle.signaledRunId;
+  }
+  const last = { legacy: changes[10]?.position, cloud: changes[11]?.position };
+  const state = await waitFor('all changes applied', async () => {
+    const current = await env.client.workflow.getHandle(workflowId).query(roomStateQuery);
+    return current.lastPositions.legacy === last.legacy && current.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
+  });
+  assert.equal(state.view?.availability, 11, 'cloud owns availability; its newest value is 11');
+  assert.equal(state.view?.rateMinor, 2011, 'cloud-managed: the newest cloud rate');
+  const description = await env.client.workflow.getHandle(workflowId).describe();
+  assert.notEqual(description.runId, firstRunId, 'the workflow continued as new');
+  const stored = await roomState('IDEM2', '777');
+  assert.equal(stored.unified?.availability, 11);
+  assert.equal(stored.unified?.rate_minor, '2011');
+});
