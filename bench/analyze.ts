@@ -19,6 +19,8 @@ export interface StepMeasurements {
   readonly drainS: number;
   readonly components: readonly ComponentName[];
   readonly slotPrefix: string;
+  /** Each component's CPU use with no load, in cores. */
+  readonly idleCores: Readonly<Partial<Record<ComponentName, number>>>;
 }
 
 /** Backlog growth beyond this share of the offered rate per second marks a step as not sustained. */
@@ -109,14 +111,20 @@ export function analyzeStep(m: StepMeasurements): StepResult {
   const committed = Math.max(1, run.committed);
   const cpuS: Partial<Record<ComponentName, number>> = {};
   const cpuPerChange: Partial<Record<ComponentName, number>> = {};
+  const marginal: Partial<Record<ComponentName, number>> = {};
+  const wallS = (m.after.atMs - m.before.atMs) / 1000;
   const rss: Partial<Record<ComponentName, number>> = {};
   for (const name of componentNames) {
     if (!m.components.includes(name)) continue;
     const seconds = m.after.cpuSeconds[name] - m.before.cpuSeconds[name];
     cpuS[name] = round(seconds);
     cpuPerChange[name] = round((seconds * 1000) / committed, 3);
+    marginal[name] = round((Math.max(0, seconds - (m.idleCores[name] ?? 0) * wallS) * 1000) / committed, 3);
     rss[name] = mib(m.after.rssKiB[name]);
   }
+  let benchCpu = 0;
+  for (const name of componentNames) benchCpu += m.after.cpuSeconds[name] - m.before.cpuSeconds[name];
+  const otherCores = Math.max(0, (m.after.machineBusyS - m.before.machineBusyS - benchCpu) / wallS);
   const unifiedXacts = m.after.xactCommit.unified - m.before.xactCommit.unified - (m.after.benchUnifiedTransactions - m.before.benchUnifiedTransactions);
   const sourceXacts = m.after.xactCommit.legacy + m.after.xactCommit.cloud - m.before.xactCommit.legacy - m.before.xactCommit.cloud;
   const sortedLatencies = ascending(latencies);
@@ -148,6 +156,9 @@ export function analyzeStep(m: StepMeasurements): StepResult {
     verdict: sustained ? 'sustained' : `not sustained: ${reasons.join('; ')}`,
     cpu_s: cpuS,
     cpu_ms_per_change: cpuPerChange,
+    cpu_ms_per_change_net_of_idle: marginal,
+    wall_s: round(wallS, 1),
+    other_load_cores: round(otherCores),
     unified_xacts_per_change: round(unifiedXacts / committed, 3),
     source_xacts_per_change: round(sourceXacts / committed, 3),
     rss_mib_at_end: rss,

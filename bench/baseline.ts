@@ -10,7 +10,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class Baseline {
   private readonly consumers = new Map<SourceName, ChildService>();
 
-  constructor(private readonly concurrency: number) {}
+  constructor(
+    private readonly concurrency: number,
+    private readonly onSpawn: (pid: number) => void,
+  ) {}
 
   get pids(): number[] {
     return [...this.consumers.values()].map((consumer) => consumer.pid);
@@ -25,7 +28,9 @@ export class Baseline {
         BASELINE_UNIFIED_URL: databaseUrl('unified'),
         BASELINE_CONCURRENCY: String(this.concurrency),
       };
-      this.consumers.set(source, ChildService.start(`baseline ${source}`, ['bench/baseline-consumer.ts'], env, join(benchDataDir, `baseline-${source}.log`)));
+      const consumer = ChildService.start(`baseline ${source}`, ['bench/baseline-consumer.ts'], env, join(benchDataDir, `baseline-${source}.log`));
+      this.consumers.set(source, consumer);
+      this.onSpawn(consumer.pid);
     }
     const deadline = Date.now() + 60_000;
     for (;;) {

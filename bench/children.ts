@@ -23,10 +23,10 @@ export class ChildService {
     });
   }
 
-  static start(name: string, args: readonly string[], env: Readonly<Record<string, string>>, logPath: string): ChildService {
+  static start(name: string, args: readonly string[], env: Readonly<Record<string, string>>, logPath: string, nodeArgs: readonly string[] = []): ChildService {
     const fd = openSync(logPath, 'a');
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
         cwd: projectRoot,
         env: { ...process.env, ...env },
         stdio: ['ignore', fd, fd],

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { benchDatabaseNames, applicationNames } from './config.js';
-import { ProcessMeter, processTree, withDescendants } from './proc-stats.js';
+import { machineBusySeconds, ProcessMeter, processTree, withDescendants } from './proc-stats.js';
 
 /** What the bench measures CPU and memory of. */
 export const componentNames = ['temporal', 'worker', 'connectors', 'baseline', 'postgres', 'generator_postgres', 'bench'] as const;
@@ -15,6 +15,8 @@ export interface Snapshot {
   readonly xactCommit: Readonly<Record<'legacy' | 'cloud' | 'unified', number>>;
   /** Transactions the bench itself ran on the unified database (to leave out of the per-change count). */
   readonly benchUnifiedTransactions: number;
+  /** Busy CPU seconds of the whole machine (every process, every core). */
+  readonly machineBusyS: number;
 }
 
 export interface LagReading {
@@ -115,6 +117,7 @@ export class Monitor {
       peakKiB,
       xactCommit: { legacy: xact(benchDatabaseNames.legacy), cloud: xact(benchDatabaseNames.cloud), unified: xact(benchDatabaseNames.unified) },
       benchUnifiedTransactions: this.unifiedQueries + this.benchTransactions(),
+      machineBusyS: machineBusySeconds(),
     };
   }
 

@@ -19,10 +19,14 @@ export interface BenchOptions {
   /** Offered rates of the stepped ramp, ascending. */
   readonly ramp: readonly number[];
   readonly stepS: number;
+  /** Seconds per baseline ramp step (its latency is milliseconds: a flat backlog shows quickly). */
+  readonly baselineStepS: number;
   /** Seconds at the start of each step left out of the steady window. */
   readonly warmupS: number;
   /** Seconds at the highest sustained rate to confirm it and measure its latency; 0 uses the ramp step. */
   readonly holdS: number;
+  /** Seconds with no load, to measure each design's idle CPU. */
+  readonly idleS: number;
   /** Room workflows open for the memory figure; 0 skips that phase. */
   readonly workflows: number;
   readonly baseline: boolean;
@@ -32,11 +36,15 @@ export interface BenchOptions {
   readonly generatorConnections: number;
   /** CONNECTOR_MAX_IN_FLIGHT for our connectors; unset keeps the project default. */
   readonly connectorMaxInFlight: number | null;
+  /** WORKER_MAX_CACHED_WORKFLOWS for our worker; unset keeps the project default. */
+  readonly workerCache: number | null;
   readonly seed: number;
   readonly quick: boolean;
   /** Also write this run to bench/results/reference/. */
   readonly saveReference: boolean;
   readonly keepDatabases: boolean;
+  /** Write V8 CPU profiles of the worker and connectors to .data/bench/profiles. */
+  readonly profile: boolean;
 }
 
 const usage = `npm run bench -- [options]
@@ -50,21 +58,25 @@ const usage = `npm run bench -- [options]
   --hot-rooms F          share of rooms that are hot (default 0.02)
   --legacy-share F       share of changes written to legacy, the rest to cloud (default 0.5)
   --ramp R1,R2,...       offered rates of the stepped ramp
-  --step S               seconds per ramp step (default 30)
+  --step S               seconds per ramp step (default 25)
+  --baseline-step S      seconds per step of the baseline's doubling ramp (default 15)
   --warmup S             seconds of each step before its steady window (default 10)
   --hold S               seconds at the highest sustained rate (default 120; 0: use the ramp step)
+  --idle S               seconds of no load to measure idle CPU (default 15)
   --workflows N          open this many room workflows and read the worker's memory (default 10000; 0 skips)
   --no-baseline          skip the naive baseline
   --baseline-concurrency N  upserts in flight per source in the baseline (default 8)
   --generator-connections N connections per source for the load generator (default 8)
   --connector-max-in-flight N  CONNECTOR_MAX_IN_FLIGHT for our connectors (default: project default)
+  --worker-cache N       WORKER_MAX_CACHED_WORKFLOWS for our worker (default: project default)
   --seed N               workload seed (default 42)
   --quick                short run for development (~2 min)
   --save-reference       also write the results to bench/results/reference/
-  --keep-databases       leave the rs_bench_* databases after the run`;
+  --keep-databases       leave the rs_bench_* databases after the run
+  --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles`;
 
-const defaultRamp = [150, 200, 300, 400, 500, 650, 800, 1000, 1300, 1600, 2000, 2500, 3200, 4000, 5000];
-const quickRamp = [200, 400, 800, 1600, 3200];
+const defaultRamp = [25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200];
+const quickRamp = [25, 50, 100, 200, 400];
 
 export class OptionsError extends Error {
   override readonly name = 'OptionsError';
@@ -99,17 +111,21 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'legacy-share': { type: 'string' },
       ramp: { type: 'string' },
       step: { type: 'string' },
+      'baseline-step': { type: 'string' },
       warmup: { type: 'string' },
       hold: { type: 'string' },
       workflows: { type: 'string' },
+      idle: { type: 'string' },
       'no-baseline': { type: 'boolean', default: false },
       'baseline-concurrency': { type: 'string' },
       'generator-connections': { type: 'string' },
       'connector-max-in-flight': { type: 'string' },
+      'worker-cache': { type: 'string' },
       seed: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'save-reference': { type: 'boolean', default: false },
       'keep-databases': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -129,19 +145,23 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     hotRoomShare: number(values['hot-rooms'], 0.02, 'hot-rooms', { max: 1 }),
     legacyShare: number(values['legacy-share'], 0.5, 'legacy-share', { max: 1 }),
     ramp: rampOf(values.ramp, quick ? quickRamp : defaultRamp),
-    stepS: number(values.step, quick ? 12 : 30, 'step', { min: 4 }),
-    warmupS: number(values.warmup, quick ? 4 : 10, 'warmup', { min: 0 }),
+    stepS: number(values.step, quick ? 12 : 25, 'step', { min: 4 }),
+    baselineStepS: number(values['baseline-step'], quick ? 8 : 15, 'baseline-step', { min: 4 }),
+    warmupS: number(values.warmup, quick ? 4 : 7, 'warmup', { min: 0 }),
     holdS: number(values.hold, quick ? 0 : 120, 'hold', { min: 0 }),
+    idleS: number(values.idle, quick ? 5 : 15, 'idle', { min: 1 }),
     workflows: number(values.workflows, quick ? 0 : 10_000, 'workflows', { min: 0 }),
     baseline: !values['no-baseline'],
     baselineConcurrency: number(values['baseline-concurrency'], 8, 'baseline-concurrency', { min: 1, max: 64 }),
     generatorConnections: number(values['generator-connections'], 8, 'generator-connections', { min: 1, max: 64 }),
     connectorMaxInFlight: values['connector-max-in-flight'] === undefined ? null : number(values['connector-max-in-flight'], 64, 'connector-max-in-flight', { min: 1, max: 10_000 }),
+    workerCache: values['worker-cache'] === undefined ? null : number(values['worker-cache'], 2000, 'worker-cache', { min: 2 }),
     seed: number(values.seed, 42, 'seed'),
     quick,
     saveReference: values['save-reference'],
     keepDatabases: values['keep-databases'],
+    profile: values.profile,
   };
-  if (options.warmupS >= options.stepS) throw new OptionsError('--warmup must be shorter than --step');
+  if (options.warmupS >= Math.min(options.stepS, options.baselineStepS)) throw new OptionsError('--warmup must be shorter than --step and --baseline-step');
   return options;
 }

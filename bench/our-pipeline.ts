@@ -11,6 +11,11 @@ import { freePort } from './ports.js';
 
 export interface OurPipelineOptions {
   readonly connectorMaxInFlight: number | null;
+  readonly workerCache: number | null;
+  /** Directory for V8 CPU profiles of the children, or null. */
+  readonly profileDir: string | null;
+  /** Told each child's pid as soon as it is spawned (so a dying bench can stop it). */
+  readonly onSpawn: (pid: number) => void;
   readonly log: (message: string) => void;
 }
 
@@ -67,7 +72,12 @@ export class OurPipeline {
       LOG_LEVEL: 'warn',
     };
     if (this.options.connectorMaxInFlight !== null) env['CONNECTOR_MAX_IN_FLIGHT'] = String(this.options.connectorMaxInFlight);
+    if (this.options.workerCache !== null) env['WORKER_MAX_CACHED_WORKFLOWS'] = String(this.options.workerCache);
     return env;
+  }
+
+  private nodeArgs(): string[] {
+    return this.options.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${this.options.profileDir}`];
   }
 
   async startTemporal(): Promise<void> {
@@ -77,12 +87,14 @@ export class OurPipeline {
     const [port, uiPort] = [await freePort(), await freePort()];
     this.address = `127.0.0.1:${port}`;
     this.temporalServer = await startTemporalDevServer({ cliPath, dataDir: benchDataDir, address: this.address, uiPort, namespace, log });
+    if (this.temporalServer.pid !== undefined) this.options.onSpawn(this.temporalServer.pid);
     this.connection = await Connection.connect({ address: this.address });
   }
 
   async startWorker(): Promise<void> {
-    const worker = ChildService.start('worker', ['src/cli/main.ts', 'worker'], this.env(), join(benchDataDir, 'worker.log'));
+    const worker = ChildService.start('worker', ['src/cli/main.ts', 'worker'], this.env(), join(benchDataDir, 'worker.log'), this.nodeArgs());
     this.worker = worker;
+    this.options.onSpawn(worker.pid);
     const connection = this.connection;
     if (!connection) throw new Error('Temporal not started');
     await waitUntil(
@@ -103,7 +115,9 @@ export class OurPipeline {
   /** Starts both connectors and waits until their snapshots reached the unified view. */
   async startConnectors(unified: pg.Pool, roomsInSources: number): Promise<void> {
     for (const source of ['legacy', 'cloud'] as const) {
-      this.connectors.set(source, ChildService.start(`connector ${source}`, ['src/cli/main.ts', 'connector', '--source', source], this.env(), join(benchDataDir, `connector-${source}.log`)));
+      const connector = ChildService.start(`connector ${source}`, ['src/cli/main.ts', 'connector', '--source', source], this.env(), join(benchDataDir, `connector-${source}.log`), this.nodeArgs());
+      this.connectors.set(source, connector);
+      this.options.onSpawn(connector.pid);
     }
     await waitUntil(
       `both snapshots (${roomsInSources} rooms) in the unified view`,

@@ -111,3 +111,10 @@ export class ProcessMeter {
     return this.peakHwmKiB;
   }
 }
+
+/** Busy CPU seconds of the whole machine, all cores, from /proc/stat (user+nice+system+irq+softirq+steal). */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq + steal) / clockTicks;
+}

@@ -29,6 +29,45 @@ export async function runRamp(rig: StepRig, target: Target, rates: readonly numb
   return results;
 }
 
+/**
+ * The baseline's ramp: from `start`, double the offered rate until a step is not
+ * sustained (or `top` is passed), then halve the gap between the last sustained and
+ * the first unsustained rate `refinements` times.
+ */
+export async function runDoublingRamp(
+  rig: StepRig,
+  target: Target,
+  start: number,
+  top: number,
+  refinements: number,
+  makeStep: StepFactory,
+  settle: () => Promise<void>,
+): Promise<StepResult[]> {
+  const results: StepResult[] = [];
+  const run = async (rate: number) => {
+    const result = await runStep(rig, makeStep(target, 'ramp', rate));
+    say(describeStep(result));
+    results.push(result);
+    await settle();
+    return result.sustained;
+  };
+  let good = 0;
+  let bad: number | null = null;
+  for (let rate = start; rate <= top; rate *= 2) {
+    if (await run(rate)) good = rate;
+    else {
+      bad = rate;
+      break;
+    }
+  }
+  for (let n = 0; n < refinements && bad !== null && good > 0 && bad - good > Math.max(10, good * 0.1); n++) {
+    const rate = Math.round((good + bad) / 2 / 10) * 10;
+    if (await run(rate)) good = rate;
+    else bad = rate;
+  }
+  return results;
+}
+
 export function highestSustained(steps: readonly StepResult[]): StepResult | null {
   return steps.filter((step) => step.sustained).reduce<StepResult | null>((best, step) => (best === null || step.offered_per_s > best.offered_per_s ? step : best), null);
 }

@@ -48,6 +48,12 @@ export interface StepResult {
   readonly verdict: string;
   readonly cpu_s: Readonly<Partial<Record<ComponentName, number>>>;
   readonly cpu_ms_per_change: Readonly<Partial<Record<ComponentName, number>>>;
+  /** The same with each component's idle CPU (measured before the load) over the step's wall time taken out. */
+  readonly cpu_ms_per_change_net_of_idle: Readonly<Partial<Record<ComponentName, number>>>;
+  /** From the step's start to the end of its drain and settle. */
+  readonly wall_s: number;
+  /** CPU the rest of the machine used meanwhile (processes outside the bench), in cores: noise. */
+  readonly other_load_cores: number;
   /** pg_stat_database.xact_commit on the unified database per change, the bench's own reads left out. */
   readonly unified_xacts_per_change: number;
   readonly source_xacts_per_change: number;
@@ -72,12 +78,18 @@ export interface DesignSummary {
 }
 
 export interface MemoryResult {
+  /** Rooms in the unified view when memory was read. */
   readonly workflows_touched: number;
+  /** As Temporal's visibility store counts them. */
   readonly open_room_workflows: number | null;
   readonly worker_rss_mib: number;
   readonly worker_hwm_mib: number;
   readonly temporal_rss_mib: number;
-  readonly step: StepResult;
+  /** Room workflows this phase opened, how long that took, and what each cost. */
+  readonly opened: number;
+  readonly opening_s: number;
+  readonly opened_per_s: number;
+  readonly cpu_ms_per_opened_workflow: Readonly<Partial<Record<ComponentName, number>>>;
 }
 
 export interface MachineInfo {

@@ -18,12 +18,13 @@ import { Monitor, type ComponentName } from './monitor.js';
 import { OptionsError, parseOptions, type BenchOptions } from './options.js';
 import { OurPipeline } from './our-pipeline.js';
 import { Progress, say } from './progress.js';
-import { describeStep, highestSustained, runHolds, runRamp, type StepFactory } from './ramp.js';
+import { describeStep, highestSustained, runDoublingRamp, runHolds, runRamp, type StepFactory } from './ramp.js';
 import { buildReport, printTable, writeReport } from './report.js';
 import type { MemoryResult, StepResult } from './results.js';
 import { Rng } from './rng.js';
+import { RunLock } from './run-lock.js';
 import { insertCloudRooms, insertHotels, insertLegacyRooms } from './seed.js';
-import { runStep, type StepRig } from './step.js';
+import { measureIdle, runStep, type StepRig } from './step.js';
 import { Workload } from './workload.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -37,6 +38,7 @@ function stepSeed(seed: number, label: string): number {
 async function bench(options: BenchOptions): Promise<void> {
   const startedAt = new Date();
   await mkdir(benchDataDir, { recursive: true });
+  const lock = RunLock.acquire();
   for (const log of ['worker', 'connector-legacy', 'connector-cloud', 'baseline-legacy', 'baseline-cloud']) await rm(join(benchDataDir, `${log}.log`), { force: true });
 
   say('recreating the bench databases rs_bench_legacy, rs_bench_cloud, rs_bench_unified');
@@ -47,8 +49,10 @@ async function bench(options: BenchOptions): Promise<void> {
     new pg.Pool({ connectionString: databaseUrl(source), max: options.generatorConnections, application_name: applicationNames.generator });
   const sources = { legacy: generatorPool('legacy'), cloud: generatorPool('cloud') };
 
-  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, log: say });
-  const baseline = new Baseline(options.baselineConcurrency);
+  const profileDir = options.profile ? join(benchDataDir, 'profiles') : null;
+  if (profileDir !== null) await mkdir(profileDir, { recursive: true });
+  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid) });
+  const baseline = new Baseline(options.baselineConcurrency, (pid) => lock.add(pid));
   const matchers: Record<Target, LatencyMatcher> = { ours: new LatencyMatcher(), baseline: new LatencyMatcher() };
   const feed = new AppliedFeed(unified, (target, row) => matchers[target].addApplied(row));
   const monitor = new Monitor(admin, unified, () => feed.transactions);
@@ -93,6 +97,7 @@ async function bench(options: BenchOptions): Promise<void> {
     await pipeline.startWorker();
     const temporalPid = pipeline.temporalPid;
     const workerPid = pipeline.workerPid;
+
     if (temporalPid !== null) monitor.track('temporal', [temporalPid]);
     if (workerPid !== null) monitor.track('worker', [workerPid]);
     monitor.start();
@@ -100,6 +105,7 @@ async function bench(options: BenchOptions): Promise<void> {
     const snapshotStarted = Date.now();
     await pipeline.startConnectors(unified, options.rooms);
     monitor.track('connectors', pipeline.connectorPids);
+
     say(`snapshots reflected in the unified view after ${((Date.now() - snapshotStarted) / 1000).toFixed(1)}s`);
 
     let sink: (change: GeneratedChange) => void = () => undefined;
@@ -113,6 +119,7 @@ async function bench(options: BenchOptions): Promise<void> {
       setChangeSink: (next) => (sink = next),
       components: { ours: ['temporal', 'worker', 'connectors', ...pgComponents], baseline: ['baseline', ...pgComponents] },
       slotPrefix: { ours: 'room_sync_', baseline: 'bench_baseline_' },
+      idle: {},
     };
     /** Until nothing new has been applied for 3 s (bounded): a step that fell behind must not leak into the next. */
     const settle = async () => {
@@ -121,7 +128,8 @@ async function bench(options: BenchOptions): Promise<void> {
       while (Date.now() - lastDelivery < 3_000 && Date.now() < deadline) await sleep(250);
     };
     const makeStep: StepFactory = (target, phase, rate) => {
-      const seconds = phase === 'fixed' ? options.durationS : phase === 'hold' ? options.holdS : options.stepS;
+      const rampStep = target === 'baseline' ? options.baselineStepS : options.stepS;
+      const seconds = phase === 'fixed' ? options.durationS : phase === 'hold' ? options.holdS : rampStep;
       const workload = new Workload(catalog, options.rooms, options, new Rng(stepSeed(options.seed, `${phase === 'hold' ? 'ramp' : phase}-${rate}`)));
       return {
         label: `${target} ${phase} ${rate}/s`,
@@ -129,13 +137,16 @@ async function bench(options: BenchOptions): Promise<void> {
         phase,
         rate,
         seconds,
-        warmupS: phase === 'fixed' ? Math.min(5, options.warmupS) : options.warmupS,
+        warmupS: phase === 'fixed' ? Math.min(5, options.warmupS) : Math.min(options.warmupS, Math.round(seconds / 3)),
         plan: (now) => workload.next(now),
         drainTimeoutS: Math.max(60, seconds * 2),
       };
     };
 
-    // Ours: the fixed rate, the ramp, the hold at its highest sustained rate, the memory phase.
+    // Ours: idle cost, the fixed rate, the ramp, the hold at its highest sustained rate, the memory phase.
+    await settle();
+    rig.idle.ours = await measureIdle(rig, 'ours', options.idleS);
+    say(`idle CPU (cores): ${JSON.stringify(rig.idle.ours.cores)}`);
     const oursFixed = await runStep(rig, makeStep('ours', 'fixed', options.rate));
     say(describeStep(oursFixed));
     await settle();
@@ -143,10 +154,7 @@ async function bench(options: BenchOptions): Promise<void> {
     const oursHolds = options.holdS > 0 ? await runHolds(rig, oursRamp, makeStep, settle) : [];
     let memory: MemoryResult | null = null;
     if (options.workflows > 0) {
-      const best = highestSustained(oursHolds) ?? highestSustained(oursRamp);
-      const rate = Math.min(1_000, Math.max(100, Math.round(0.8 * (best?.offered_per_s ?? 100))));
-      memory = await runMemoryPhase(rig, monitor, pipeline, catalog, options.workflows, rate, 300);
-      await settle();
+      memory = await runMemoryPhase({ monitor, pipeline, catalog, legacy: sources.legacy, unified, components: rig.components.ours }, options.workflows, 1_200);
     }
     await monitor.snapshot();
     const oursPeaks = { worker: monitor.memory('worker').peakKiB, connectors: monitor.memory('connectors').peakKiB, temporal: monitor.memory('temporal').peakKiB };
@@ -160,13 +168,16 @@ async function bench(options: BenchOptions): Promise<void> {
     if (options.baseline) {
       await baseline.start(admin);
       monitor.track('baseline', baseline.pids);
+
       say('baseline consumers streaming from their own slots');
+      rig.idle.baseline = await measureIdle(rig, 'baseline', options.idleS);
+      say(`idle CPU (cores): ${JSON.stringify(rig.idle.baseline.cores)}`);
       baselineFixed = await runStep(rig, makeStep('baseline', 'fixed', options.rate));
       say(describeStep(baselineFixed));
       await settle();
-      const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? 0;
-      const from = Math.max(0, options.ramp.filter((rate) => rate <= oursMax).length - 1);
-      baselineRamp = await runRamp(rig, 'baseline', options.ramp.slice(from), makeStep, settle);
+      // From our maximum (so both are measured at it), doubling, then two bisections.
+      const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? options.ramp[0] ?? 25;
+      baselineRamp = await runDoublingRamp(rig, 'baseline', oursMax, 2 * (options.ramp.at(-1) ?? 3200), 2, makeStep, settle);
       await monitor.snapshot();
       await baseline.stop();
       monitor.track('baseline', []);
@@ -180,8 +191,8 @@ async function bench(options: BenchOptions): Promise<void> {
       ours: { fixed: oursFixed, ramp: oursRamp, holds: oursHolds },
       baseline: options.baseline ? { fixed: baselineFixed, ramp: baselineRamp, holds: [] } : null,
       memory,
+      idle: rig.idle,
       peaksKiB: { ...oursPeaks, baseline: monitor.memory('baseline').peakKiB },
-      rampTop: options.ramp.at(-1) ?? 0,
     });
     printTable(report);
     const written = await writeReport(report, options.saveReference);
@@ -193,6 +204,7 @@ async function bench(options: BenchOptions): Promise<void> {
     await feedLoop;
     await Promise.all([sources.legacy.end(), sources.cloud.end(), unified.end(), admin.end()]);
     if (!options.keepDatabases) await dropBenchDatabases().catch((error: unknown) => say(`could not drop the bench databases: ${String(error)}`));
+    lock.release();
   }
 }
 

@@ -29,11 +29,30 @@ export interface StepRig {
   setChangeSink(sink: (change: GeneratedChange) => void): void;
   readonly components: Readonly<Record<Target, readonly ComponentName[]>>;
   readonly slotPrefix: Readonly<Record<Target, string>>;
+  /** Each design's idle CPU, once measured (see measureIdle). */
+  readonly idle: Partial<Record<Target, IdleCost>>;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** pg_stat_database is flushed by each backend at most once a second. */
 const statsSettleMs = 2_000;
+
+export interface IdleCost {
+  readonly seconds: number;
+  /** CPU seconds per second (cores) each component burns with no load at all. */
+  readonly cores: Readonly<Partial<Record<ComponentName, number>>>;
+}
+
+/** CPU use with no load: the fixed cost that per-change figures are net of. */
+export async function measureIdle(rig: StepRig, target: Target, seconds: number): Promise<IdleCost> {
+  const before = await rig.monitor.snapshot();
+  await sleep(seconds * 1000);
+  const after = await rig.monitor.snapshot();
+  const wall = (after.atMs - before.atMs) / 1000;
+  const cores: Partial<Record<ComponentName, number>> = {};
+  for (const name of rig.components[target]) cores[name] = Math.round(((after.cpuSeconds[name] - before.cpuSeconds[name]) / wall) * 1000) / 1000;
+  return { seconds: Math.round(wall * 10) / 10, cores };
+}
 
 /** One step: offer load at a rate, wait for it to drain, measure. */
 export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult> {
@@ -75,5 +94,6 @@ export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult>
     drainS,
     components: rig.components[spec.target],
     slotPrefix: rig.slotPrefix[spec.target],
+    idleCores: rig.idle[spec.target]?.cores ?? {},
   });
 }

@@ -1,5 +1,6 @@
 import type { BenchOptions } from './options.js';
 import { highestSustained } from './ramp.js';
+import type { IdleCost } from './step.js';
 import type { DesignSummary, MachineInfo, MemoryResult, StepResult, TargetCheck } from './results.js';
 
 export interface DesignRuns {
@@ -16,6 +17,7 @@ export interface ReportInput {
   readonly ours: DesignRuns;
   readonly baseline: DesignRuns | null;
   readonly memory: MemoryResult | null;
+  readonly idle: Partial<Record<'ours' | 'baseline', IdleCost>>;
   readonly peaksKiB: Readonly<Record<'worker' | 'connectors' | 'temporal' | 'baseline', number>>;
 }
 
@@ -47,10 +49,11 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) =>
   a == null || b == null || b === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? null : Math.round((a / b) * 1000) / 1000;
 
 /** CPU ms per change summed over the design's own processes and Postgres backends. */
-export function totalCpuMsPerChange(step: StepResult | null): number | null {
+export function totalCpuMsPerChange(step: StepResult | null, netOfIdle = false): number | null {
   if (!step) return null;
   const own = ['temporal', 'worker', 'connectors', 'baseline', 'postgres'] as const;
-  return Math.round(own.reduce((sum, name) => sum + (step.cpu_ms_per_change[name] ?? 0), 0) * 1000) / 1000;
+  const figures = netOfIdle ? step.cpu_ms_per_change_net_of_idle : step.cpu_ms_per_change;
+  return Math.round(own.reduce((sum, name) => sum + (figures[name] ?? 0), 0) * 1000) / 1000;
 }
 
 function cost(step: StepResult | null) {
@@ -59,6 +62,8 @@ function cost(step: StepResult | null) {
     offered_per_s: step.offered_per_s,
     cpu_ms_per_change: step.cpu_ms_per_change,
     pipeline_cpu_ms_per_change: totalCpuMsPerChange(step),
+    cpu_ms_per_change_net_of_idle: step.cpu_ms_per_change_net_of_idle,
+    pipeline_cpu_ms_per_change_net_of_idle: totalCpuMsPerChange(step, true),
     unified_xacts_per_change: step.unified_xacts_per_change,
     source_xacts_per_change: step.source_xacts_per_change,
   };
@@ -141,8 +146,13 @@ export function buildSummary(input: ReportInput) {
           worker_rss_mib: input.memory.worker_rss_mib,
           worker_hwm_mib: input.memory.worker_hwm_mib,
           temporal_rss_mib: input.memory.temporal_rss_mib,
+          opened: input.memory.opened,
+          opening_s: input.memory.opening_s,
+          opened_per_s: input.memory.opened_per_s,
+          cpu_ms_per_opened_workflow: input.memory.cpu_ms_per_opened_workflow,
         }
       : null,
+    idle_cpu_cores: { ours: input.idle.ours?.cores ?? null, baseline: input.idle.baseline?.cores ?? null },
     peak_rss_mib: { worker: mib(input.peaksKiB.worker), connectors: mib(input.peaksKiB.connectors), temporal: mib(input.peaksKiB.temporal), baseline: mib(input.peaksKiB.baseline) },
     cost: {
       ours_fixed: cost(ours.fixed),
@@ -160,7 +170,6 @@ export function buildSummary(input: ReportInput) {
       ...(ours.fixed ? [ours.fixed] : []),
       ...ours.ramp,
       ...ours.holds,
-      ...(input.memory ? [input.memory.step] : []),
       ...(baseline?.fixed ? [baseline.fixed] : []),
       ...(baseline?.ramp ?? []),
     ],

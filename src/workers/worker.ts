@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
+import { workerCacheSize } from '../config/env.js';
 
 const require = createRequire(import.meta.url);
 
@@ -58,7 +59,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Prom
     taskQueue: options.taskQueue,
     activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath, bundlerOptions }),
-    maxCachedWorkflows: options.maxCachedWorkflows ?? 2_000,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? workerCacheSize.parse(process.env['WORKER_MAX_CACHED_WORKFLOWS']),
   });
 }
 
