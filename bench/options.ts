@@ -49,8 +49,8 @@ export interface BenchOptions {
 
 const usage = `npm run bench -- [options]
 
-  --rooms N              rooms under load (default 2000)
-  --hotels N             hotels they belong to (default 50)
+  --rooms N              rooms under load (default 2000; --quick 500)
+  --hotels N             hotels they belong to (default 50; --quick 20)
   --rate R               fixed offered rate, changes/s, for the latency figures (default 100)
   --duration S           seconds at the fixed rate (default 60)
   --conflicts F          share of changes that make the sources disagree (default 0.3)
@@ -59,7 +59,7 @@ const usage = `npm run bench -- [options]
   --legacy-share F       share of changes written to legacy, the rest to cloud (default 0.5)
   --ramp R1,R2,...       offered rates of the stepped ramp
   --step S               seconds per ramp step (default 25)
-  --baseline-step S      seconds per step of the baseline's doubling ramp (default 15)
+  --baseline-step S      seconds per step of the baseline's doubling ramp (default 12)
   --warmup S             seconds of each step before its steady window (default 10)
   --hold S               seconds at the highest sustained rate (default 120; 0: use the ramp step)
   --idle S               seconds of no load to measure idle CPU (default 15)
@@ -70,13 +70,13 @@ const usage = `npm run bench -- [options]
   --connector-max-in-flight N  CONNECTOR_MAX_IN_FLIGHT for our connectors (default: project default)
   --worker-cache N       WORKER_MAX_CACHED_WORKFLOWS for our worker (default: project default)
   --seed N               workload seed (default 42)
-  --quick                short run for development (~2 min)
+  --quick                short run for development (~3 min): 500 rooms, short steps, no hold, no memory phase
   --save-reference       also write the results to bench/results/reference/
   --keep-databases       leave the rs_bench_* databases after the run
   --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles`;
 
 const defaultRamp = [25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200];
-const quickRamp = [25, 50, 100, 200, 400];
+const quickRamp = [25, 50, 100, 200];
 
 export class OptionsError extends Error {
   override readonly name = 'OptionsError';
@@ -134,20 +134,20 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     return null;
   }
   const quick = values.quick;
-  const rooms = number(values.rooms, 2000, 'rooms', { min: 10, max: 1_000_000 });
+  const rooms = number(values.rooms, quick ? 500 : 2000, 'rooms', { min: 10, max: 1_000_000 });
   const options: BenchOptions = {
     rooms,
-    hotels: number(values.hotels, 50, 'hotels', { min: 1, max: rooms }),
+    hotels: number(values.hotels, quick ? 20 : 50, 'hotels', { min: 1, max: rooms }),
     rate: number(values.rate, 100, 'rate', { min: 1 }),
-    durationS: number(values.duration, quick ? 15 : 60, 'duration', { min: 5 }),
+    durationS: number(values.duration, quick ? 10 : 60, 'duration', { min: 5 }),
     conflictShare: number(values.conflicts, 0.3, 'conflicts', { max: 1 }),
     skew: number(values.skew, 0.2, 'skew', { max: 1 }),
     hotRoomShare: number(values['hot-rooms'], 0.02, 'hot-rooms', { max: 1 }),
     legacyShare: number(values['legacy-share'], 0.5, 'legacy-share', { max: 1 }),
     ramp: rampOf(values.ramp, quick ? quickRamp : defaultRamp),
-    stepS: number(values.step, quick ? 12 : 25, 'step', { min: 4 }),
-    baselineStepS: number(values['baseline-step'], quick ? 8 : 15, 'baseline-step', { min: 4 }),
-    warmupS: number(values.warmup, quick ? 4 : 7, 'warmup', { min: 0 }),
+    stepS: number(values.step, quick ? 10 : 25, 'step', { min: 4 }),
+    baselineStepS: number(values['baseline-step'], quick ? 6 : 12, 'baseline-step', { min: 4 }),
+    warmupS: number(values.warmup, quick ? 3 : 7, 'warmup', { min: 0 }),
     holdS: number(values.hold, quick ? 0 : 120, 'hold', { min: 0 }),
     idleS: number(values.idle, quick ? 5 : 15, 'idle', { min: 1 }),
     workflows: number(values.workflows, quick ? 0 : 10_000, 'workflows', { min: 0 }),

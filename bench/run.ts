@@ -177,7 +177,7 @@ async function bench(options: BenchOptions): Promise<void> {
       await settle();
       // From our maximum (so both are measured at it), doubling, then two bisections.
       const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? options.ramp[0] ?? 25;
-      baselineRamp = await runDoublingRamp(rig, 'baseline', oursMax, 2 * (options.ramp.at(-1) ?? 3200), 2, makeStep, settle);
+      baselineRamp = await runDoublingRamp(rig, 'baseline', oursMax, 2 * (options.ramp.at(-1) ?? 3200), options.quick ? 1 : 2, makeStep, settle);
       await monitor.snapshot();
       await baseline.stop();
       monitor.track('baseline', []);

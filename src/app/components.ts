@@ -36,6 +36,7 @@ export async function startWorker(resources: Resources, policy: Policy, metrics:
     taskQueue: resources.config.TEMPORAL_TASK_QUEUE,
     db: resources.unified(),
     policy,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     monitoring: { sources: monitoredSources(resources), channels: channelsFromConfig(config), log: log.child('monitor'), metrics },
     onApplied: (result, durationMs) => {
       metrics.applyBatches.inc();

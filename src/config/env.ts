@@ -27,9 +27,6 @@ const urlList = z
 
 const seconds = z.coerce.number().positive();
 
-/** Shared with the worker, which reads it where no caller passes a cache size. */
-export const workerCacheSize = z.coerce.number().int().min(2).default(2_000);
-
 export const envSchema = z
   .object({
   LEGACY_DATABASE_URL: postgresUrl.default(localDefaults.LEGACY_DATABASE_URL),
@@ -65,7 +62,7 @@ export const envSchema = z
   /** Prometheus metrics on the worker; 0 turns the endpoint off. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   /** Room workflows the worker keeps in memory (about 0.3 MiB each); the rest replay their history when signalled. */
-  WORKER_MAX_CACHED_WORKFLOWS: workerCacheSize,
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
 })
   .superRefine((config, context) => {
     if (config.LAG_PAGE_SECONDS <= config.LAG_WARN_SECONDS) {

@@ -89,6 +89,10 @@ export async function startTemporalDevServer(opts: {
     '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
     // Room workflows' recent events stay cached, so handing out tasks needs no history read.
     '--dynamic-config-value', 'history.eventsCacheMaxSizeBytes=67108864',
+    // One partition per task queue: with few pollers, tasks backlogged in a partition nobody polls are only
+    // forwarded at matching.forwarderMaxRatePerSecond (10/s), which starved the first tasks of new room workflows.
+    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
     '--log-level', 'warn',
   ];
   // "default" always exists; only extra namespaces need registering.

@@ -4,9 +4,10 @@ import type { Kysely } from 'kysely';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
-import { workerCacheSize } from '../config/env.js';
 
 const require = createRequire(import.meta.url);
+
+const defaultMaxCachedWorkflows = 2_000;
 
 /** Our sources import siblings as `./x.js` (NodeNext); webpack must find the `.ts` behind them. */
 const bundlerOptions = {
@@ -59,7 +60,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Prom
     taskQueue: options.taskQueue,
     activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath, bundlerOptions }),
-    maxCachedWorkflows: options.maxCachedWorkflows ?? workerCacheSize.parse(process.env['WORKER_MAX_CACHED_WORKFLOWS']),
+    maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows,
   });
 }
 
