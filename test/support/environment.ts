@@ -16,11 +16,13 @@ import type { Metrics } from '../../src/observability/metrics.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
+import { loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
 import { bundleRoomSyncWorkflows, createRoomSyncWorker } from '../../src/workers/worker.js';
 
-const serverUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+// The suites' own databases live on the server the contract's variable names (the local default otherwise).
+const serverUrl = adminUrlFor(loadConfig().UNIFIED_DATABASE_URL);
 const quiet = () => undefined;
 
 /** Three databases of the suite's own on the real server, dropped (with their slots) at the end. */
