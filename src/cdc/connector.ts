@@ -367,10 +367,25 @@ export class Connector {
     }
     this.connected = false;
     await Promise.race([service.destroy(), sleep(5_000)]);
+    if (this.stopping) await this.awaitSlotReleased(5_000);
     // Deliveries still running belong to an abandoned session: let them finish before resuming (duplicates are harmless).
     const deadline = Date.now() + 10_000;
     while (this.signaller.pending > 0 && Date.now() < deadline && !this.stopping) await sleep(50);
     if (reason !== null && !this.stopping) throw reason;
+  }
+
+  /**
+   * The walsender exits a moment after our connection closes; stop() waits for it, so a
+   * connector started next (here or on another machine) finds the slot free at once.
+   */
+  private async awaitSlotReleased(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const slot = await readSlot(this.options.sourcePool, this.options.descriptor.slotName).catch(() => null);
+      if (slot === null || !slot.active) return;
+      await sleep(50);
+    }
+    this.log.warn('slot still active after stop', { slot: this.options.descriptor.slotName });
   }
 
   private async recordTruncate(table: string, position: string, commitTime: string): Promise<void> {
