@@ -119,6 +119,8 @@ test('a stopped connector pages once for its source, resolves once after restart
   }, { timeoutMs: 30_000 });
   assert.equal(resolved.length, 1, 'one incident');
   await waitFor('PagerDuty resolve', async () => receiver.on('/pagerduty').find((event) => event.body['event_action'] === 'resolve'));
+  // Channels are notified side by side: the webhook's resolve may land a moment after the pager's.
+  await waitFor('webhook resolve', async () => receiver.on('/webhook').find((event) => event.body['type'] === 'room-sync.lag.resolve'));
   const pagerEvents = receiver.on('/pagerduty').map((event) => event.body['event_action']);
   assert.deepEqual(pagerEvents, ['trigger', 'resolve']);
   assert.deepEqual(receiver.on('/webhook').map((event) => event.body['type']), ['room-sync.lag.warn', 'room-sync.lag.page', 'room-sync.lag.resolve']);
