@@ -62,7 +62,7 @@ function timeline(changes: readonly GeneratedChange[], firstUs: number, lastUs: 
   });
 }
 
-function scatter(changes: readonly GeneratedChange[], firstUs: number, maxPoints = 1_500): [number, number][] {
+function scatter(changes: readonly GeneratedChange[], firstUs: number, maxPoints = 500): [number, number][] {
   const step = Math.max(1, Math.ceil(changes.length / maxPoints));
   const points: [number, number][] = [];
   for (let index = 0; index < changes.length; index += step) {
@@ -153,6 +153,7 @@ export function analyzeStep(m: StepMeasurements): StepResult {
     slot_lag_max_bytes: slotLags.length === 0 ? null : Math.max(...slotLags),
     drain_s: round(m.drainS, 1),
     sustained,
+    generator_bound: !achievedOk && !backlogGrowing && !cursorGrowing && unapplied === 0 && run.failed === 0,
     verdict: sustained ? 'sustained' : `not sustained: ${reasons.join('; ')}`,
     cpu_s: cpuS,
     cpu_ms_per_change: cpuPerChange,

@@ -30,7 +30,7 @@ export function summaryMarkdown(summary: BenchSummary, svgName: string): string 
       ? [
           '## Memory with many room workflows open',
           '',
-          `${summary.workflows.opened} more rooms were inserted into legacy at once, opening their workflows: all ${summary.workflows.touched} rooms were reflected after ${summary.workflows.opening_s}s ` +
+          `${summary.workflows.opened} more rooms were inserted into legacy (50 per transaction, at most 200 not yet reflected), each opening its room workflow: all ${summary.workflows.touched} rooms were reflected after ${summary.workflows.opening_s}s ` +
             `(${summary.workflows.opened_per_s} workflows opened per second). With ${summary.workflows.open_room_workflows ?? '?'} room workflows open, the worker\'s RSS was ${summary.workflows.worker_rss_mib} MiB ` +
             `(peak ${summary.workflows.worker_hwm_mib} MiB) and the Temporal server\'s ${summary.workflows.temporal_rss_mib} MiB. CPU per opened workflow (ms): ${JSON.stringify(summary.workflows.cpu_ms_per_opened_workflow)}.`,
         ]

@@ -9,6 +9,9 @@ import { insertLegacyRooms } from './seed.js';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+/** Rooms inserted per source transaction, and at most this many inserted and not yet reflected. */
+const openingChunk = 50;
+const maxOpening = 200;
 
 export interface MemoryPhaseContext {
   readonly monitor: Monitor;
@@ -22,7 +25,7 @@ export interface MemoryPhaseContext {
 /**
  * Opens room workflows until `workflows` rooms exist: the rooms beyond the load's are
  * inserted into legacy (each insert starts its room's workflow through the connector),
- * all at once, so the pipeline opens them as fast as it can. Once every one is
+ * 50 per transaction with at most 200 not yet reflected. Once every one is
  * reflected in the unified view, reads the worker's resident memory with all of them open.
  */
 export async function runMemoryPhase(context: MemoryPhaseContext, workflows: number, timeoutS: number): Promise<MemoryResult> {
@@ -31,19 +34,24 @@ export async function runMemoryPhase(context: MemoryPhaseContext, workflows: num
   const added = workflows > existing ? addRooms(catalog, workflows - existing) : [];
   const before = await monitor.snapshot();
   const started = Date.now();
-  await insertLegacyRooms(legacy, added);
-  say(`inserted ${added.length} rooms into legacy; waiting until ${workflows} rooms are in the unified view`);
+  say(`opening ${added.length} more room workflows (rooms inserted into legacy) until ${workflows} rooms are in the unified view`);
   let rooms = 0;
+  let inserted = 0;
   let lastSay = 0;
   while (Date.now() - started < timeoutS * 1000) {
     const { rows } = await unified.query<{ rooms: number }>('SELECT count(*)::int AS rooms FROM unified_rooms');
     rooms = rows[0]?.rooms ?? 0;
     if (rooms >= workflows) break;
+    // Keep a bounded number of rooms in flight: a flood of new workflows starves the ones already started.
+    if (inserted < added.length && existing + inserted - rooms < maxOpening) {
+      await insertLegacyRooms(legacy, added.slice(inserted, inserted + openingChunk));
+      inserted = Math.min(added.length, inserted + openingChunk);
+    }
     if (Date.now() - lastSay > 15_000) {
       lastSay = Date.now();
       say(`memory phase: ${rooms}/${workflows} rooms reflected after ${Math.round((Date.now() - started) / 1000)}s`);
     }
-    await sleep(1_000);
+    await sleep(500);
   }
   const seconds = (Date.now() - started) / 1000;
   await sleep(5_000);

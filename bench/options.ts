@@ -57,11 +57,11 @@ const usage = `npm run bench -- [options]
   --skew F               share of changes that hit the hot rooms (default 0.2)
   --hot-rooms F          share of rooms that are hot (default 0.02)
   --legacy-share F       share of changes written to legacy, the rest to cloud (default 0.5)
-  --ramp R1,R2,...       offered rates of the stepped ramp
+  --ramp R1,R2,...       offered rates of the stepped ramp (default 20,30,40,50,75,100,150,...,3200; --quick 20,40,80,160)
   --step S               seconds per ramp step (default 25)
   --baseline-step S      seconds per step of the baseline's doubling ramp (default 12)
-  --warmup S             seconds of each step before its steady window (default 10)
-  --hold S               seconds at the highest sustained rate (default 120; 0: use the ramp step)
+  --warmup S             seconds of each step before its steady window (default 7)
+  --hold S               seconds at the highest sustained rate (default 120; --quick 0: use the ramp step)
   --idle S               seconds of no load to measure idle CPU (default 15)
   --workflows N          open this many room workflows and read the worker's memory (default 10000; 0 skips)
   --no-baseline          skip the naive baseline
@@ -75,8 +75,8 @@ const usage = `npm run bench -- [options]
   --keep-databases       leave the rs_bench_* databases after the run
   --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles`;
 
-const defaultRamp = [25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200];
-const quickRamp = [25, 50, 100, 200];
+const defaultRamp = [20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200];
+const quickRamp = [20, 40, 80, 160];
 
 export class OptionsError extends Error {
   override readonly name = 'OptionsError';

@@ -62,7 +62,7 @@ function distributionPanel(top: number, curves: readonly { step: StepResult; das
     const px = scale(x, tick);
     parts.push(`<line x1="${fixed(px)}" y1="${y.to}" x2="${fixed(px)}" y2="${y.from}" stroke="#eee"/><text x="${fixed(px)}" y="${y.from + 16}" font-size="11" text-anchor="middle">${tick}</text>`);
   }
-  for (const tick of [0, 25, 50, 75, 90, 99, 100]) {
+  for (const tick of [0, 25, 50, 75, 90, 99]) {
     const py = scale(y, tick);
     parts.push(`<line x1="${x.from}" y1="${fixed(py)}" x2="${x.to}" y2="${fixed(py)}" stroke="#eee"/><text x="${x.from - 6}" y="${fixed(py + 4)}" font-size="11" text-anchor="end">${tick}</text>`);
   }
@@ -105,18 +105,18 @@ function timePanel(top: number, steps: readonly StepResult[]): string {
       parts.push(`<polyline fill="none" stroke="${colors[step.target]}" stroke-width="${widthPx}" points="${points.join(' ')}"/>`);
     }
   });
-  parts.push(legend(x.to - 160, top + margin.top + 16, [{ label: 'ours', color: colors.ours, dash: false }, { label: 'naive baseline', color: colors.baseline, dash: false }]));
+  parts.push(legend(x.to - 130, y.from - 36, [{ label: 'ours', color: colors.ours, dash: false }, { label: 'naive baseline', color: colors.baseline, dash: false }]));
   return parts.join('\n');
 }
 
-export function latencySvg(steps: readonly StepResult[], keySteps: readonly { step: StepResult; dash: boolean }[], caption: string): string {
-  const height = panelHeight * 2 + 40;
+export function latencySvg(steps: readonly StepResult[], keySteps: readonly { step: StepResult; dash: boolean }[], caption: readonly string[]): string {
+  const height = panelHeight * 2 + 30 + 14 * caption.length;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     distributionPanel(0, keySteps),
     timePanel(panelHeight, steps),
-    `<text x="${margin.left}" y="${height - 8}" font-size="11" fill="#555">${escape(caption)}</text>`,
+    ...caption.map((line, index) => `<text x="${margin.left}" y="${panelHeight * 2 + 24 + index * 14}" font-size="11" fill="#555">${escape(line)}</text>`),
     '</svg>',
   ].join('\n');
 }

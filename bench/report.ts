@@ -31,7 +31,7 @@ export function printTable(summary: BenchSummary): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-function keySteps(summary: BenchSummary): { step: StepResult; dash: boolean }[] {
+export function keySteps(summary: BenchSummary): { step: StepResult; dash: boolean }[] {
   const find = (target: string, phase: string) => summary.steps.find((step) => step.target === target && step.phase === phase);
   const atMax = (target: 'ours' | 'baseline', rate: number | null | undefined) =>
     [...summary.steps].reverse().find((step) => step.target === target && step.offered_per_s === rate && step.sustained && step.phase !== 'fixed');
@@ -49,10 +49,11 @@ export async function writeReport(summary: BenchSummary, saveReference: boolean)
   const runId = summary.started_at.replace(/[:.]/g, '-');
   const runDir = join(resultsRoot, runId);
   await mkdir(runDir, { recursive: true });
-  const svg = latencySvg(summary.steps, keySteps(summary), `room-sync bench ${summary.started_at} on ${describeMachineLine(summary.machine)}`);
+  const svg = latencySvg(summary.steps, keySteps(summary), [`room-sync bench ${summary.started_at}`, describeMachineLine(summary.machine)]);
+  // The sampled points are in the plot; the JSON keeps per-second timelines and quantiles.
   const lean = { ...summary, steps: summary.steps.map((step) => ({ ...step, scatter: [] })) };
   const files: [string, string][] = [
-    [join(runDir, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`],
+    [join(runDir, 'results.json'), `${JSON.stringify(lean, null, 2)}\n`],
     [join(runDir, 'summary.md'), summaryMarkdown(summary, 'latency.svg')],
     [join(runDir, 'latency.svg'), svg],
     [join(resultsRoot, 'latest.json'), `${JSON.stringify(lean, null, 2)}\n`],
@@ -65,10 +66,12 @@ export async function writeReport(summary: BenchSummary, saveReference: boolean)
     const reference = join(resultsRoot, 'reference');
     await mkdir(reference, { recursive: true });
     for (const name of ['results.json', 'summary.md', 'latency.svg']) await copyFile(join(runDir, name), join(reference, name));
+    const other = summary.steps.map((step) => step.other_load_cores);
     await writeFile(
       join(reference, 'README.md'),
       `# Reference run\n\n\`npm run bench\` (default options) of ${summary.started_at}, on ${describeMachineLine(summary.machine)}; ` +
-        `load average at start ${summary.machine.load_average_at_start.join(' ')}.\n\nSee [summary.md](summary.md) and [latency.svg](latency.svg); ` +
+        `load average at start ${summary.machine.load_average_at_start.join(' ')}; processes outside the bench used ` +
+        `${Math.min(...other)}-${Math.max(...other)} cores during its steps. Wall time ${summary.wall_s} s.\n\nSee [summary.md](summary.md) and [latency.svg](latency.svg); ` +
         `[results.json](results.json) holds every step.\n`,
     );
     written.push(relative(projectRoot, reference));

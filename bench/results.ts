@@ -45,6 +45,8 @@ export interface StepResult {
   /** Seconds after the generator stopped until every change was reflected. */
   readonly drain_s: number;
   readonly sustained: boolean;
+  /** Not sustained only because the generator could not offer the rate: the design's limit lies higher. */
+  readonly generator_bound: boolean;
   readonly verdict: string;
   readonly cpu_s: Readonly<Partial<Record<ComponentName, number>>>;
   readonly cpu_ms_per_change: Readonly<Partial<Record<ComponentName, number>>>;
@@ -73,8 +75,10 @@ export interface DesignSummary {
   /** The step the maximum comes from (a hold when there is one). */
   readonly at_max: StepResult | null;
   readonly backlog_growing_at_max: boolean;
-  /** The highest offered rate tried whose backlog grew, if any. */
+  /** The lowest offered rate tried that was not sustained, if any. */
   readonly first_unsustained_per_s: number | null;
+  /** True when no step failed for the design's own reasons: its maximum is then only a lower bound. */
+  readonly max_is_lower_bound: boolean;
 }
 
 export interface MemoryResult {

@@ -175,9 +175,10 @@ async function bench(options: BenchOptions): Promise<void> {
       baselineFixed = await runStep(rig, makeStep('baseline', 'fixed', options.rate));
       say(describeStep(baselineFixed));
       await settle();
-      // From our maximum (so both are measured at it), doubling, then two bisections.
-      const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? options.ramp[0] ?? 25;
-      baselineRamp = await runDoublingRamp(rig, 'baseline', oursMax, 2 * (options.ramp.at(-1) ?? 3200), options.quick ? 1 : 2, makeStep, settle);
+      // Doubling from the fixed rate (or our maximum, if higher), then bisections between the last sustained and first failed rates.
+      const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? 0;
+      const start = Math.max(oursMax, options.rate);
+      baselineRamp = await runDoublingRamp(rig, 'baseline', start, Math.max(6_400, 2 * (options.ramp.at(-1) ?? 0)), options.quick ? 1 : 2, makeStep, settle);
       await monitor.snapshot();
       await baseline.stop();
       monitor.track('baseline', []);

@@ -33,6 +33,7 @@ export function summarizeDesign(runs: DesignRuns): DesignSummary {
     ramp: runs.ramp,
     holds: runs.holds,
     first_unsustained_per_s: unsustained.length === 0 ? null : Math.min(...unsustained),
+    max_is_lower_bound: runs.ramp.every((step) => step.sustained || step.generator_bound),
   };
   const held = runs.holds.find((step) => step.sustained);
   if (held) return { ...base, max_sustained_per_s: held.offered_per_s, at_max: held, backlog_growing_at_max: false };
@@ -91,8 +92,11 @@ function targets(input: ReportInput, ours: DesignSummary, baseline: DesignSummar
     },
     {
       target: 'maximum sustained throughput >= 25% of the naive baseline',
-      measured: baseline ? `${ours.max_sustained_per_s ?? 0}/s vs ${baseline.max_sustained_per_s ?? 0}/s${baseline.first_unsustained_per_s === null ? ' (baseline ceiling not reached: a lower bound)' : ''} = ${throughputRatio ?? '?'}` : 'baseline not run',
-      met: throughputRatio === null ? null : throughputRatio >= 0.25,
+      measured: baseline
+        ? `${ours.max_sustained_per_s ?? 0}/s vs ${baseline.max_sustained_per_s ?? 0}/s${baseline.max_is_lower_bound ? ' (a lower bound: the baseline kept up with all the generator could offer)' : ''} = ${throughputRatio ?? '?'}`
+        : 'baseline not run',
+      // A baseline that never fell behind gives only a lower bound: a ratio at or above 25% is then unproven.
+      met: throughputRatio === null ? null : throughputRatio < 0.25 ? false : baseline?.max_is_lower_bound ? null : true,
     },
     {
       target: 'worker RSS <= 512 MiB with 10,000 room workflows open',
@@ -124,7 +128,7 @@ export function buildSummary(input: ReportInput) {
       ? {
           max_sustained_per_s: baseline.max_sustained_per_s,
           p99_ms: baseline.at_max?.latency.p99_ms ?? null,
-          max_is_lower_bound: baseline.first_unsustained_per_s === null,
+          max_is_lower_bound: baseline.max_is_lower_bound,
           first_unsustained_per_s: baseline.first_unsustained_per_s,
           p50_ms_fixed: baseline.fixed?.latency.p50_ms ?? null,
           p99_ms_fixed: baseline.fixed?.latency.p99_ms ?? null,
