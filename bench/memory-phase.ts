@@ -34,7 +34,7 @@ export async function runMemoryPhase(context: MemoryPhaseContext, workflows: num
   const added = workflows > existing ? addRooms(catalog, workflows - existing) : [];
   const before = await monitor.snapshot();
   const started = Date.now();
-  say(`opening ${added.length} more room workflows (rooms inserted into legacy) until ${workflows} rooms are in the unified view`);
+  say(`adding ${added.length} rooms (inserted into legacy; each opens a workflow under per-room routing) until ${workflows} rooms are in the unified view`);
   let rooms = 0;
   let inserted = 0;
   let lastSay = 0;
@@ -75,7 +75,7 @@ export async function runMemoryPhase(context: MemoryPhaseContext, workflows: num
     cpu_ms_per_opened_workflow: cpuMsPerWorkflow,
   };
   say(
-    `memory phase: ${open ?? '?'} open room workflows (${added.length} opened in ${result.opening_s}s, ${result.opened_per_s}/s); ` +
+    `memory phase: ${rooms} rooms in ${open ?? '?'} open workflows (${added.length} rooms added in ${result.opening_s}s, ${result.opened_per_s}/s); ` +
       `worker RSS ${result.worker_rss_mib} MiB (peak ${result.worker_hwm_mib} MiB); Temporal server RSS ${result.temporal_rss_mib} MiB`,
   );
   return result;

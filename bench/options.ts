@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { describeRouting, roomRoutingSchema } from '../src/routing/room-routing.js';
 
 export interface BenchOptions {
   /** Rooms the load touches (both sources have every one of them). */
@@ -38,6 +39,8 @@ export interface BenchOptions {
   readonly connectorMaxInFlight: number | null;
   /** WORKER_MAX_CACHED_WORKFLOWS for our worker; unset keeps the project default. */
   readonly workerCache: number | null;
+  /** ROOM_WORKFLOW_ROUTING for our pipeline; unset keeps the project default. */
+  readonly routing: string | null;
   readonly seed: number;
   readonly quick: boolean;
   /** Also write this run to bench/results/reference/. */
@@ -63,12 +66,13 @@ const usage = `npm run bench -- [options]
   --warmup S             seconds of each step before its steady window (default 7)
   --hold S               seconds at the highest sustained rate (default 120; --quick 0: use the ramp step)
   --idle S               seconds of no load to measure idle CPU (default 15)
-  --workflows N          open this many room workflows and read the worker's memory (default 10000; 0 skips)
+  --workflows N          grow to this many rooms (each opens its room's workflow in per-room routing) and read the worker's memory (default 10000; 0 skips)
   --no-baseline          skip the naive baseline
   --baseline-concurrency N  upserts in flight per source in the baseline (default 8)
   --generator-connections N connections per source for the load generator (default 8)
   --connector-max-in-flight N  CONNECTOR_MAX_IN_FLIGHT for our connectors (default: project default)
   --worker-cache N       WORKER_MAX_CACHED_WORKFLOWS for our worker (default: project default)
+  --routing SPEC         ROOM_WORKFLOW_ROUTING: per-room, per-hotel or partitions:N (default: project default)
   --seed N               workload seed (default 42)
   --quick                short run for development (~3 min): 500 rooms, short steps, no hold, no memory phase
   --save-reference       also write the results to bench/results/reference/
@@ -96,6 +100,12 @@ function rampOf(value: string | undefined, fallback: readonly number[]): number[
   return rates.sort((a, b) => a - b);
 }
 
+function routingOf(value: string): string {
+  const parsed = roomRoutingSchema.safeParse(value);
+  if (!parsed.success) throw new OptionsError(`--routing: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return describeRouting(parsed.data);
+}
+
 /** Parses the command line; `null` when only the usage was asked for. */
 export function parseOptions(argv: readonly string[]): BenchOptions | null {
   const { values } = parseArgs({
@@ -121,6 +131,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'generator-connections': { type: 'string' },
       'connector-max-in-flight': { type: 'string' },
       'worker-cache': { type: 'string' },
+      routing: { type: 'string' },
       seed: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'save-reference': { type: 'boolean', default: false },
@@ -156,6 +167,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     generatorConnections: number(values['generator-connections'], 8, 'generator-connections', { min: 1, max: 64 }),
     connectorMaxInFlight: values['connector-max-in-flight'] === undefined ? null : number(values['connector-max-in-flight'], 64, 'connector-max-in-flight', { min: 1, max: 10_000 }),
     workerCache: values['worker-cache'] === undefined ? null : number(values['worker-cache'], 2000, 'worker-cache', { min: 2 }),
+    routing: values.routing === undefined ? null : routingOf(values.routing),
     seed: number(values.seed, 42, 'seed'),
     quick,
     saveReference: values['save-reference'],

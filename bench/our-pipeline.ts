@@ -12,6 +12,7 @@ import { freePort } from './ports.js';
 export interface OurPipelineOptions {
   readonly connectorMaxInFlight: number | null;
   readonly workerCache: number | null;
+  readonly routing: string | null;
   /** Directory for V8 CPU profiles of the children, or null. */
   readonly profileDir: string | null;
   /** Told each child's pid as soon as it is spawned (so a dying bench can stop it). */
@@ -73,6 +74,7 @@ export class OurPipeline {
     };
     if (this.options.connectorMaxInFlight !== null) env['CONNECTOR_MAX_IN_FLIGHT'] = String(this.options.connectorMaxInFlight);
     if (this.options.workerCache !== null) env['WORKER_MAX_CACHED_WORKFLOWS'] = String(this.options.workerCache);
+    if (this.options.routing !== null) env['ROOM_WORKFLOW_ROUTING'] = this.options.routing;
     return env;
   }
 
@@ -136,12 +138,12 @@ export class OurPipeline {
     );
   }
 
-  /** Open room workflows, as Temporal's visibility store counts them; null when it cannot. */
+  /** Open room-group workflows, as Temporal's visibility store counts them; null when it cannot. */
   async openRoomWorkflows(): Promise<number | null> {
     if (!this.connection) return null;
     try {
       const client = new Client({ connection: this.connection, namespace });
-      const { count } = await client.workflow.count(`WorkflowType = 'roomWorkflow' AND ExecutionStatus = 'Running'`);
+      const { count } = await client.workflow.count(`WorkflowType = 'roomGroupWorkflow' AND ExecutionStatus = 'Running'`);
       return count;
     } catch {
       return null;

@@ -1,27 +1,29 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { RoomKey, SourceName, UnifiedStatus } from '../domain/room.js';
+import { roomKeyText, type RoomKey, type SourceName, type UnifiedStatus } from '../domain/room.js';
 import { sourceChangeSchema, type SourceChange } from '../mapping/change.js';
-import { applyChanges } from '../merge/apply-changes.js';
+import { applyChanges, type AppliedChanges } from '../merge/apply-changes.js';
 import type { Policy } from '../policy/schema.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
 import {
   appendConflicts,
-  loadLegacyHotel,
+  loadLegacyHotels,
   loadRoomSources,
-  lockHotelShared,
-  lockRoom,
+  lockHotelsShared,
+  lockRooms,
   saveRoomSources,
-  upsertUnifiedRoom,
+  upsertUnifiedRooms,
+  type RoomConflict,
+  type UnifiedRoomWrite,
 } from '../db/room-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 
 export interface ApplyRoomChangesInput {
-  readonly room: RoomKey;
+  /** Changes of any rooms routed to the calling workflow, in arrival order. */
   readonly changes: readonly SourceChange[];
 }
 
-/** What the workflow keeps and its query shows: the merged row and how far each source got. */
+/** The merged row as written: what the workflow history records per room, for ops and replay. */
 export interface RoomView {
   readonly hotelClass: string;
   readonly roomType: string | null;
@@ -34,11 +36,22 @@ export interface RoomView {
   readonly lastPositions: Readonly<Record<SourceName, string | null>>;
 }
 
-export interface ApplyRoomChangesResult {
+export interface RoomOutcome {
+  /** `HOTEL/ROOM` */
+  readonly room: string;
   readonly view: RoomView;
   readonly applied: number;
   readonly ignored: number;
   readonly conflicts: number;
+}
+
+export interface ApplyRoomChangesResult {
+  readonly rooms: readonly RoomOutcome[];
+  readonly applied: number;
+  readonly ignored: number;
+  /** Audit rows appended by this call (a replayed batch appends none). */
+  readonly conflicts: number;
+  /** Signal entries that were not valid changes; each went to the dead-letter table. */
   readonly rejected: number;
 }
 
@@ -50,72 +63,118 @@ export interface ApplyDependencies {
 
 const changesSchema = z.array(z.unknown());
 
+function viewOf(outcome: AppliedChanges): RoomView {
+  const { resolved, sources } = outcome;
+  return {
+    hotelClass: resolved.hotelClass,
+    roomType: resolved.roomType,
+    rateMinor: resolved.rate?.rate_minor ?? null,
+    currency: resolved.rate?.currency ?? null,
+    availability: resolved.availability,
+    status: resolved.status,
+    sources: {
+      rate: resolved.decisions.rate.source,
+      availability: resolved.decisions.availability.source,
+      room_type: resolved.decisions.room_type.source,
+      status: resolved.decisions.status.source,
+    },
+    policyVersion: resolved.policyVersion,
+    lastPositions: { legacy: sources.legacy?.position ?? null, cloud: sources.cloud?.position ?? null },
+  };
+}
+
+/** Splits a signal's entries into valid changes per room and entries that are not changes at all. */
+function partitionChanges(rawChanges: readonly unknown[]): {
+  byRoom: Map<string, { room: RoomKey; changes: SourceChange[] }>;
+  invalid: { raw: unknown; reason: string }[];
+} {
+  const byRoom = new Map<string, { room: RoomKey; changes: SourceChange[] }>();
+  const invalid: { raw: unknown; reason: string }[] = [];
+  for (const raw of rawChanges) {
+    const parsed = sourceChangeSchema.safeParse(raw);
+    if (!parsed.success) {
+      invalid.push({ raw, reason: `invalid change signal: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` });
+      continue;
+    }
+    const room = { hotelCode: parsed.data.hotelCode, roomCode: parsed.data.roomCode };
+    const key = roomKeyText(room);
+    const entry = byRoom.get(key) ?? { room, changes: [] };
+    entry.changes.push(parsed.data);
+    byRoom.set(key, entry);
+  }
+  return { byRoom, invalid };
+}
+
 /**
- * One transaction per batch: store each source's latest value (older positions are
- * ignored), resolve with the policy, upsert the unified row, append one audit row per
- * conflict. A replayed batch finds every position already stored and writes nothing.
+ * One transaction per batch, whatever rooms it holds: store each source's latest value per
+ * room (older positions are ignored), resolve with the policy, upsert the unified rows,
+ * append one audit row per conflict. The statements are set-based, so a batch of many
+ * rooms costs about what one room does. A replayed batch finds every position stored and
+ * writes nothing.
  */
 export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependencies) {
   return async function applyRoomChanges(input: ApplyRoomChangesInput): Promise<ApplyRoomChangesResult> {
     const started = performance.now();
-    const { room } = input;
-    const valid: SourceChange[] = [];
-    const invalid: { raw: unknown; reason: string }[] = [];
-    for (const raw of changesSchema.parse(input.changes)) {
-      const parsed = sourceChangeSchema.safeParse(raw);
-      if (parsed.success) valid.push(parsed.data);
-      else invalid.push({ raw, reason: `invalid change signal: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` });
-    }
+    const { byRoom, invalid } = partitionChanges(changesSchema.parse(input.changes));
     for (const { raw, reason } of invalid) {
       await recordDeadLetter(db, {
         source: raw !== null && typeof raw === 'object' && 'source' in raw && raw.source === 'cloud' ? 'cloud' : 'legacy',
         tableName: 'signal',
         position: 'signal',
         commitTime: null,
-        rowKey: `${room.hotelCode}/${room.roomCode}:${JSON.stringify(raw)}`,
+        rowKey: JSON.stringify(raw) ?? String(raw),
         raw,
         reason,
       });
     }
 
-    const result = await db.transaction().execute(async (trx) => {
-      await lockRoom(trx, room);
-      await lockHotelShared(trx, room.hotelCode);
-      const stored = await loadRoomSources(trx, room);
-      const hotel = await loadLegacyHotel(trx, room.hotelCode);
-      const outcome = applyChanges(policy, stored, valid, hotel);
-      const changedSources = outcome.sources !== stored;
-      if (changedSources) {
-        const appliedTimes = valid
-          .filter((change) => change.kind === 'room')
-          .map((change) => change.commitTime)
-          .sort();
-        const newestCommit = appliedTimes.at(-1) ?? hotel?.commitTime ?? null;
-        await saveRoomSources(trx, room, outcome.sources);
-        await upsertUnifiedRoom(trx, room, outcome.resolved, outcome.sources, newestCommit);
+    const entries = [...byRoom.values()];
+    const rooms = entries.map((entry) => entry.room);
+    const { outcomes, appended } = await db.transaction().execute(async (trx) => {
+      await lockRooms(trx, rooms);
+      await lockHotelsShared(trx, rooms.map((room) => room.hotelCode));
+      const stored = await loadRoomSources(trx, rooms);
+      const hotels = await loadLegacyHotels(trx, rooms.map((room) => room.hotelCode));
+      const writes: UnifiedRoomWrite[] = [];
+      const conflicts: RoomConflict[] = [];
+      const outcomes: { room: RoomKey; outcome: AppliedChanges }[] = [];
+      for (const { room, changes } of entries) {
+        const before = stored.get(roomKeyText(room)) ?? { legacy: null, cloud: null, legacyHotel: null };
+        const hotel = hotels.get(room.hotelCode) ?? null;
+        const outcome = applyChanges(policy, before, changes, hotel);
+        outcomes.push({ room, outcome });
+        conflicts.push(...outcome.conflicts.map((conflict) => ({ room, conflict })));
+        if (outcome.sources === before) continue;
+        const newestCommit =
+          changes
+            .filter((change) => change.kind === 'room')
+            .map((change) => change.commitTime)
+            .sort()
+            .at(-1) ??
+          hotel?.commitTime ??
+          null;
+        writes.push({ room, resolved: outcome.resolved, sources: outcome.sources, lastChangeCommitTime: newestCommit });
       }
-      const conflicts = await appendConflicts(trx, room, outcome.conflicts, policy.policyVersion);
-      return { outcome, conflicts };
+      await saveRoomSources(trx, writes);
+      await upsertUnifiedRooms(trx, writes);
+      const appended = await appendConflicts(trx, conflicts, policy.policyVersion);
+      return { outcomes, appended };
     });
 
-    const { outcome } = result;
-    const view: RoomView = {
-      hotelClass: outcome.resolved.hotelClass,
-      roomType: outcome.resolved.roomType,
-      rateMinor: outcome.resolved.rate?.rate_minor ?? null,
-      currency: outcome.resolved.rate?.currency ?? null,
-      availability: outcome.resolved.availability,
-      status: outcome.resolved.status,
-      sources: {
-        rate: outcome.resolved.decisions.rate.source,
-        availability: outcome.resolved.decisions.availability.source,
-        room_type: outcome.resolved.decisions.room_type.source,
-        status: outcome.resolved.decisions.status.source,
-      },
-      policyVersion: outcome.resolved.policyVersion,
-      lastPositions: { legacy: outcome.sources.legacy?.position ?? null, cloud: outcome.sources.cloud?.position ?? null },
+    const roomOutcomes = outcomes.map(({ room, outcome }) => ({
+      room: roomKeyText(room),
+      view: viewOf(outcome),
+      applied: outcome.applied,
+      ignored: outcome.ignored,
+      conflicts: outcome.conflicts.length,
+    }));
+    const summary: ApplyRoomChangesResult = {
+      rooms: roomOutcomes,
+      applied: roomOutcomes.reduce((sum, room) => sum + room.applied, 0),
+      ignored: roomOutcomes.reduce((sum, room) => sum + room.ignored, 0),
+      conflicts: appended,
+      rejected: invalid.length,
     };
-    const summary = { view, applied: outcome.applied, ignored: outcome.ignored, conflicts: result.conflicts, rejected: invalid.length };
     onApplied?.(summary, performance.now() - started);
     return summary;
   };

@@ -69,7 +69,10 @@ export async function startConnector(resources: Resources, source: SourceName, l
     sourcePool: resources.sourcePool(source),
     temporal: await resources.client(),
     taskQueue: config.TEMPORAL_TASK_QUEUE,
+    routing: config.ROOM_WORKFLOW_ROUTING,
     maxInFlight: config.CONNECTOR_MAX_IN_FLIGHT,
+    maxBatchChanges: config.CONNECTOR_MAX_BATCH_CHANGES,
+    maxQueuedChanges: config.CONNECTOR_MAX_QUEUED_CHANGES,
     heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
     log: log.child(source),
   });

@@ -10,7 +10,8 @@ import { bigIntToLsn, lsnToBigInt, makePosition } from '../domain/position.js';
 import type { Logger } from '../observability/logger.js';
 import { CloudDecoder } from './cloud-decoder.js';
 import { LegacyDecoder } from './legacy-decoder.js';
-import { RoomSignaller } from './room-signaller.js';
+import { RoomSignaller, temporalDelivery } from './room-signaller.js';
+import type { RoomRouting } from '../routing/room-routing.js';
 import type { RowEvent, SourceDecoder } from './row-event.js';
 import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
 import { readSnapshot } from './snapshot.js';
@@ -23,7 +24,10 @@ export interface ConnectorOptions {
   readonly sourcePool: pg.Pool;
   readonly temporal: Client;
   readonly taskQueue: string;
+  readonly routing: RoomRouting;
   readonly maxInFlight: number;
+  readonly maxBatchChanges: number;
+  readonly maxQueuedChanges: number;
   readonly heartbeatIntervalMs: number;
   readonly ackIntervalMs?: number;
   readonly log: Logger;
@@ -107,9 +111,11 @@ export class Connector {
         ? new LegacyDecoder(options.unifiedDb, deadLetter)
         : new CloudDecoder(options.unifiedDb, options.sourcePool, deadLetter);
     this.signaller = new RoomSignaller({
-      client: options.temporal,
-      taskQueue: options.taskQueue,
+      deliver: temporalDelivery(options.temporal, options.taskQueue),
+      routing: options.routing,
       maxInFlight: options.maxInFlight,
+      maxBatchChanges: options.maxBatchChanges,
+      maxQueuedChanges: options.maxQueuedChanges,
       log: options.log,
     });
   }

@@ -1,90 +1,184 @@
 import type { Client } from '@temporalio/client';
-import { roomWorkflowId, type RoomKey } from '../domain/room.js';
 import type { SourceChange } from '../mapping/change.js';
 import type { Logger } from '../observability/logger.js';
+import { roomWorkflowIdFor, type RoomRouting } from '../routing/room-routing.js';
 import { sourceChangesSignal } from '../workflows/messages.js';
-import { roomWorkflow } from '../workflows/room.js';
+import { roomGroupWorkflow } from '../workflows/room-group.js';
 import type { RoomSignal } from './row-event.js';
 
 export class SignallerStoppedError extends Error {
   override readonly name = 'SignallerStoppedError';
 }
 
+/** Hands one batch to the workflow that serializes its rooms; rejects when it was not accepted. */
+export type SignalDelivery = (workflowId: string, changes: readonly SourceChange[]) => Promise<void>;
+
+/** signalWithStart: the workflow starts on its first signal and takes every later one. */
+export function temporalDelivery(client: Client, taskQueue: string): SignalDelivery {
+  return async (workflowId, changes) => {
+    await client.workflow.signalWithStart(roomGroupWorkflow, {
+      workflowId,
+      taskQueue,
+      args: [{ group: workflowId }],
+      signal: sourceChangesSignal,
+      signalArgs: [[...changes]],
+    });
+  };
+}
+
 export interface RoomSignallerOptions {
-  readonly client: Client;
-  readonly taskQueue: string;
+  readonly deliver: SignalDelivery;
+  readonly routing: RoomRouting;
+  /** Signals in flight at once, over all workflows. */
   readonly maxInFlight: number;
+  /** Most changes in one signal. */
+  readonly maxBatchChanges: number;
+  /** Changes held unsent (queued or in flight) before `send` waits. */
+  readonly maxQueuedChanges: number;
+  /** First pause before a failed signal is retried; doubles up to 5 s. */
+  readonly retryDelayMs?: number;
   readonly log: Logger;
 }
 
+/** Changes for one workflow that travel in one signal; settles when Temporal accepted it. */
+class Batch {
+  readonly changes: SourceChange[] = [];
+  readonly accepted: Promise<void>;
+  resolve: () => void = () => undefined;
+  reject: (error: unknown) => void = () => undefined;
+
+  constructor() {
+    this.accepted = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Whoever tracks the batch sees the failure; an untracked one must not crash the process.
+    this.accepted.catch(() => undefined);
+  }
+}
+
+interface Outbox {
+  /** Waiting batches in order; only the last one takes more changes. */
+  readonly batches: Batch[];
+  sending: boolean;
+}
+
 /**
- * Delivers room changes with signalWithStart, at most `maxInFlight` at once. Signals
- * may overtake each other; the merge restores log order. A failed delivery is retried
- * until it is accepted or the signaller stops, so nothing is acknowledged unsent.
+ * Delivers changes to the workflows the routing names. Each
+ * workflow has at most one signal in flight; changes for it that arrive meanwhile wait
+ * and travel together in its next signal, so under load signals grow instead of
+ * multiplying. Signals to different workflows may overtake each other; the merge
+ * restores log order. A failed delivery is retried until it is accepted or the
+ * signaller stops, so nothing is acknowledged unsent.
  */
 export class RoomSignaller {
+  private readonly outboxes = new Map<string, Outbox>();
+  /** Workflows with a batch waiting and nothing in flight, oldest first. */
+  private readonly ready: string[] = [];
   private inFlight = 0;
-  private readonly waiters: (() => void)[] = [];
+  private held = 0;
+  private readonly spaceWaiters: (() => void)[] = [];
   private stopped = false;
 
   constructor(private readonly options: RoomSignallerOptions) {}
 
-  /** Waits for capacity, then starts delivery; the returned promises settle when Temporal has accepted each signal. */
+  /**
+   * Queues the changes, waiting first while too many are held unsent. The returned
+   * promises settle when Temporal has accepted the signals that carry them.
+   */
   async send(signals: readonly RoomSignal[]): Promise<Promise<void>[]> {
-    const byRoom = new Map<string, { room: RoomKey; changes: SourceChange[] }>();
+    while (this.held >= this.options.maxQueuedChanges) {
+      if (this.stopped) throw new SignallerStoppedError('signaller stopped');
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    }
+    if (this.stopped) throw new SignallerStoppedError('signaller stopped');
+    const joined = new Set<Promise<void>>();
     for (const { room, change } of signals) {
-      const id = roomWorkflowId(room);
-      const entry = byRoom.get(id) ?? { room, changes: [] };
-      entry.changes.push(change);
-      byRoom.set(id, entry);
+      const workflowId = roomWorkflowIdFor(this.options.routing, room);
+      joined.add(this.enqueue(workflowId, change));
     }
-    const deliveries: Promise<void>[] = [];
-    for (const [workflowId, { room, changes }] of byRoom) {
-      await this.acquire();
-      deliveries.push(this.deliver(workflowId, room, changes).finally(() => this.release()));
-    }
-    return deliveries;
+    this.dispatch();
+    return [...joined];
   }
 
   stop(): void {
     this.stopped = true;
-    for (const wake of this.waiters.splice(0)) wake();
-  }
-
-  get pending(): number {
-    return this.inFlight;
-  }
-
-  private async acquire(): Promise<void> {
-    while (this.inFlight >= this.options.maxInFlight) {
-      if (this.stopped) throw new SignallerStoppedError('signaller stopped');
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    const error = new SignallerStoppedError('signaller stopped before Temporal accepted the signal');
+    for (const outbox of this.outboxes.values()) {
+      // The batch in flight (if any) settles on its own; the waiting ones never will.
+      for (const batch of outbox.batches.splice(outbox.sending ? 1 : 0)) batch.reject(error);
     }
-    if (this.stopped) throw new SignallerStoppedError('signaller stopped');
-    this.inFlight += 1;
+    this.ready.length = 0;
+    for (const wake of this.spaceWaiters.splice(0)) wake();
   }
 
-  private release(): void {
+  /** Changes queued or in flight. */
+  get pending(): number {
+    return this.held;
+  }
+
+  private enqueue(workflowId: string, change: SourceChange): Promise<void> {
+    let outbox = this.outboxes.get(workflowId);
+    if (!outbox) {
+      outbox = { batches: [], sending: false };
+      this.outboxes.set(workflowId, outbox);
+    }
+    let batch = outbox.batches.at(-1);
+    // The first batch is the one in flight while sending; it takes nothing more.
+    const open = batch !== undefined && !(outbox.sending && outbox.batches.length === 1) && batch.changes.length < this.options.maxBatchChanges;
+    if (!batch || !open) {
+      batch = new Batch();
+      outbox.batches.push(batch);
+    }
+    if (!outbox.sending && outbox.batches.length === 1 && batch.changes.length === 0) this.ready.push(workflowId);
+    batch.changes.push(change);
+    this.held += 1;
+    return batch.accepted;
+  }
+
+  private dispatch(): void {
+    while (this.inFlight < this.options.maxInFlight && !this.stopped) {
+      const workflowId = this.ready.shift();
+      if (workflowId === undefined) return;
+      const outbox = this.outboxes.get(workflowId);
+      const batch = outbox?.batches[0];
+      if (!outbox || !batch || outbox.sending) continue;
+      outbox.sending = true;
+      this.inFlight += 1;
+      void this.deliver(workflowId, batch).then(
+        () => {
+          batch.resolve();
+          this.finished(workflowId, outbox, batch);
+        },
+        (error: unknown) => {
+          batch.reject(error);
+          this.finished(workflowId, outbox, batch);
+        },
+      );
+    }
+  }
+
+  private finished(workflowId: string, outbox: Outbox, batch: Batch): void {
     this.inFlight -= 1;
-    this.waiters.shift()?.();
+    this.held -= batch.changes.length;
+    outbox.sending = false;
+    if (outbox.batches[0] === batch) outbox.batches.shift();
+    if (outbox.batches.length > 0 && !this.stopped) this.ready.push(workflowId);
+    else if (outbox.batches.length === 0) this.outboxes.delete(workflowId);
+    while (this.held < this.options.maxQueuedChanges && this.spaceWaiters.length > 0) this.spaceWaiters.shift()?.();
+    this.dispatch();
   }
 
-  private async deliver(workflowId: string, room: RoomKey, changes: SourceChange[]): Promise<void> {
-    let delayMs = 200;
+  private async deliver(workflowId: string, batch: Batch): Promise<void> {
+    let delayMs = this.options.retryDelayMs ?? 200;
     for (let attempt = 1; ; attempt++) {
       if (this.stopped) throw new SignallerStoppedError(`stopped before ${workflowId} accepted its signal`);
       try {
-        await this.options.client.workflow.signalWithStart(roomWorkflow, {
-          workflowId,
-          taskQueue: this.options.taskQueue,
-          args: [{ room }],
-          signal: sourceChangesSignal,
-          signalArgs: [changes],
-        });
+        await this.options.deliver(workflowId, batch.changes);
         return;
       } catch (error) {
         if (attempt === 1 || attempt % 10 === 0) {
-          this.options.log.warn('signal not accepted, retrying', { workflowId, attempt, error });
+          this.options.log.warn('signal not accepted, retrying', { workflowId, changes: batch.changes.length, attempt, error });
         }
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         delayMs = Math.min(delayMs * 2, 5_000);

@@ -18,6 +18,7 @@ import { PartnerTrafficSimulator } from '../demo/simulator.js';
 import { adminUrlFor, dropDatabasesWithPrefix } from '../setup/postgres.js';
 import { ensureTemporalCli } from '../setup/temporal.js';
 import { replayWorkflowHistory } from '../workers/worker.js';
+import { formatRoomLookup, lookUpRoom, parseRoomKey } from '../app/room-lookup.js';
 
 /** Test suites create their databases with this prefix (test/support/environment.ts). */
 const testDatabasePrefix = 'rs_test_';
@@ -30,14 +31,15 @@ usage: room-sync <command> [options]
   start                     everything on this machine: set-up, Temporal dev server if none answers,
                             worker, both connectors; with the local default databases also demo
                             hotels and partner traffic (--no-demo to skip). Ctrl-C stops it all.
-  worker                    the Temporal worker (room workflows + apply activity)
+  worker                    the Temporal worker (room-group workflows + apply activity)
   connector --source S      one CDC connector, S = legacy | cloud
   sources prepare           publication, REPLICA IDENTITY FULL and heartbeat table on both sources
   migrate                   bring the unified schema up to date
   setup [--tests]           make Postgres ready for logical replication and build the Temporal CLI
   monitor                   start the lag monitor workflow (or hand it new thresholds)
   status                    per-source lag, backlog, alerts and what is sellable; exit 3 while paging
-  replay --workflow-id ID    replay a workflow's history (e.g. room/BER001/101) against the current code
+  room HOTEL/ROOM           which workflow serializes the room (UI link), its unified row and newest audit rows
+  replay --workflow-id ID   replay a workflow's history (the one "room" names) against the current code
   seed | simulate           the demo's hotels / partner traffic alone
 
 Configuration is read from the environment: LEGACY_DATABASE_URL, CLOUD_DATABASE_URL,
@@ -226,9 +228,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'status':
       return commandStatus(config);
+    case 'room': {
+      const room = parseRoomKey(positionals.slice(1));
+      if (room === null) throw new ConfigError('usage: room-sync room HOTEL/ROOM');
+      const db = createUnifiedDb(createPool(config.UNIFIED_DATABASE_URL, { maxConnections: 1 }));
+      try {
+        const lookup = await lookUpRoom(db, room, config.ROOM_WORKFLOW_ROUTING, { url: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE });
+        process.stdout.write(`${formatRoomLookup(lookup)}\n`);
+      } finally {
+        await db.destroy();
+      }
+      return 0;
+    }
     case 'replay': {
       const workflowId = values['workflow-id'];
-      if (!workflowId) throw new ConfigError('usage: room-sync replay --workflow-id room/HOTEL/ROOM');
+      if (!workflowId) throw new ConfigError('usage: room-sync replay --workflow-id ID (room-sync room HOTEL/ROOM names it)');
       const resources = new Resources(config);
       const history = await (await resources.client()).workflow.getHandle(workflowId).fetchHistory();
       await replayWorkflowHistory(history, workflowId);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultRoomRouting, roomRoutingSchema } from '../routing/room-routing.js';
 
 /** Where a value came from when it is not set: the contract's local defaults. */
 export const localDefaults = {
@@ -37,8 +38,14 @@ export const envSchema = z
   TEMPORAL_TASK_QUEUE: z.string().min(1).default(localDefaults.TEMPORAL_TASK_QUEUE),
   TEMPORAL_UI_URL: z.string().url().default(localDefaults.TEMPORAL_UI_URL),
   POLICY_FILE: z.string().min(1).default(localDefaults.POLICY_FILE),
-  /** Bound on signals in flight per connector: Temporal accepts them concurrently, the merge restores order. */
+  /** Which workflow serializes a room: per-room, per-hotel or partitions:N (a hotel's rooms share a partition). */
+  ROOM_WORKFLOW_ROUTING: roomRoutingSchema.default(defaultRoomRouting),
+  /** Bound on signals in flight per connector (one per workflow at most): Temporal accepts them concurrently, the merge restores order. */
   CONNECTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
+  /** Most changes one signal carries; what is left waits for the next signal to the same workflow. */
+  CONNECTOR_MAX_BATCH_CHANGES: z.coerce.number().int().min(1).max(5_000).default(500),
+  /** Changes a connector holds unsent before it stops reading its stream (backpressure). */
+  CONNECTOR_MAX_QUEUED_CHANGES: z.coerce.number().int().min(1).default(20_000),
   /** Heartbeat written into each source so an idle source is told apart from a dead pipeline. */
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   STATUS_INTERVAL_MS: z.coerce.number().int().min(500).default(5_000),
@@ -61,8 +68,8 @@ export const envSchema = z
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   /** Prometheus metrics on the worker; 0 turns the endpoint off. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
-  /** Room workflows the worker keeps in memory (about 0.3 MiB each); the rest replay their history when signalled. */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
+  /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history when signalled. */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(1_000),
 })
   .superRefine((config, context) => {
     if (config.LAG_PAGE_SECONDS <= config.LAG_WARN_SECONDS) {

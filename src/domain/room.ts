@@ -20,9 +20,8 @@ export function normalizeCode(raw: string): string {
   return raw.trim().toUpperCase();
 }
 
-/** Workflow ids come from the business key so every source's events for a room meet in one workflow. */
-export function roomWorkflowId(room: RoomKey): string {
-  return `room/${room.hotelCode}/${room.roomCode}`;
+export function roomKeyText(room: RoomKey): string {
+  return `${room.hotelCode}/${room.roomCode}`;
 }
 
 export type RoomStatus = 'open' | 'closed';

@@ -1,2 +1,2 @@
-export { roomWorkflow } from './room.js';
+export { roomGroupWorkflow } from './room-group.js';
 export { lagMonitorWorkflow } from './lag-monitor.js';

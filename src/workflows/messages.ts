@@ -5,19 +5,25 @@ import type { RoomKey, SourceName } from '../domain/room.js';
 import type { LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
 import type { SourceReading } from '../activities/monitoring.js';
 
-/** Connectors send each room's changes here; a batch may hold changes of several transactions. */
+/** Connectors send changes of the rooms routed to a workflow here; one signal may hold many rooms and transactions. */
 export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
 
-export interface RoomState {
-  readonly room: RoomKey;
-  /** The merged row as last written; null before the first batch is applied. */
-  readonly view: RoomView | null;
-  readonly lastPositions: Readonly<Record<SourceName, string | null>>;
+export interface RoomGroupState {
+  readonly group: string;
   readonly pendingChanges: number;
   readonly batchesApplied: number;
+  /** Changes that moved a room's stored source value (duplicates and older positions excluded). */
+  readonly changesApplied: number;
+  /** Rooms this run has applied a batch for. */
+  readonly roomsSeen: number;
+  /** The highest position applied per source, over every run of the workflow. */
+  readonly lastPositions: Readonly<Record<SourceName, string | null>>;
 }
 
-export const roomStateQuery = defineQuery<RoomState>('roomState');
+export const roomGroupStateQuery = defineQuery<RoomGroupState>('roomGroupState');
+
+/** A room's merged row as this run last wrote it; null when the run has not applied a batch for the room. */
+export const roomStateQuery = defineQuery<RoomView | null, [RoomKey]>('roomState');
 
 /** The lag monitor's whole configuration; URLs and keys of channels stay on the worker. */
 export interface MonitorSettings {

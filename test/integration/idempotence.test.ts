@@ -7,8 +7,8 @@ import { createActivities } from '../../src/activities/index.js';
 import type { SourceChange } from '../../src/mapping/change.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Policy } from '../../src/policy/schema.js';
-import { roomStateQuery, sourceChangesSignal } from '../../src/workflows/messages.js';
-import { roomWorkflow } from '../../src/workflows/room.js';
+import { roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from '../../src/workflows/messages.js';
+import { roomGroupWorkflow } from '../../src/workflows/room-group.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 
 let env: TestWorkflowEnvironment;
@@ -81,7 +81,7 @@ test('the apply activity given the same batch twice changes nothing the second t
     cloudChange('IDEM1', '101', '0000000002000100:00000001', { rateMinor: 13500, currency: 'EUR', availability: 7, roomType: 'king' }),
   ];
 
-  const first = await activities.applyRoomChanges({ room, changes: batch });
+  const first = await activities.applyRoomChanges({ changes: batch });
   assert.equal(first.applied, 2);
   assert.equal(first.conflicts, 3, 'rate, availability and room_type differ');
   const afterFirst = await roomState('IDEM1', '101');
@@ -89,31 +89,32 @@ test('the apply activity given the same batch twice changes nothing the second t
   assert.equal(afterFirst.unified.rate_minor, '12900');
   assert.equal(afterFirst.audit.length, 3);
 
-  const second = await activities.applyRoomChanges({ room, changes: batch });
+  const second = await activities.applyRoomChanges({ changes: batch });
   assert.equal(second.applied, 0);
   assert.equal(second.ignored, 2);
   assert.equal(second.conflicts, 0);
-  assert.deepEqual(second.view, first.view);
+  assert.deepEqual(second.rooms.map((outcome) => outcome.view), first.rooms.map((outcome) => outcome.view));
+  assert.deepEqual(first.rooms.map((outcome) => outcome.room), ['IDEM1/101']);
   assert.deepEqual(await roomState('IDEM1', '101'), afterFirst, 'unified row (updated_at included), source state, audit and dead letters unchanged');
 
   // The replay reordered, and in pieces, as overtaking signals deliver it: still nothing.
-  await activities.applyRoomChanges({ room, changes: [batch[1], batch[0]].filter((change) => change !== undefined) });
-  await activities.applyRoomChanges({ room, changes: batch.slice(1) });
+  await activities.applyRoomChanges({ changes: [batch[1], batch[0]].filter((change) => change !== undefined) });
+  await activities.applyRoomChanges({ changes: batch.slice(1) });
   assert.deepEqual(await roomState('IDEM1', '101'), afterFirst);
 
   // A newer change, then an older one replayed late: the older one is ignored.
   const newer = legacyChange('IDEM1', '101', '0000000002000200:00000001', { rateMinor: 13500, availability: 4, roomType: 'double' });
-  const applied = await activities.applyRoomChanges({ room, changes: [newer] });
+  const applied = await activities.applyRoomChanges({ changes: [newer] });
   assert.equal(applied.applied, 1);
   const afterNewer = await roomState('IDEM1', '101');
   assert.equal(afterNewer.unified?.rate_minor, '13500');
-  const late = await activities.applyRoomChanges({ room, changes: [batch[0] ?? newer, newer] });
+  const late = await activities.applyRoomChanges({ changes: [batch[0] ?? newer, newer] });
   assert.equal(late.applied, 0);
   assert.deepEqual(await roomState('IDEM1', '101'), afterNewer);
 
   // One batch carrying the same change twice: applied once, audited once.
   const twice = cloudChange('IDEM1', '101', '0000000002000300:00000001', { rateMinor: 14000, currency: 'EUR', availability: 2, roomType: 'king' });
-  const doubled = await activities.applyRoomChanges({ room, changes: [twice, twice] });
+  const doubled = await activities.applyRoomChanges({ changes: [twice, twice] });
   assert.equal(doubled.applied, 1);
   assert.equal(doubled.ignored, 1);
   const afterDoubled = await roomState('IDEM1', '101');
@@ -124,26 +125,65 @@ test('the apply activity given the same batch twice changes nothing the second t
   );
 });
 
-test('a room workflow signalled twice with the same changes changes nothing the second time', async () => {
+test('one batch over many rooms writes exactly what one call per room writes', async () => {
+  // The same changes twice, on two sets of rooms: one set applied in one call, the other room by room.
+  const changesFor = (prefix: string): SourceChange[] => [
+    legacyChange('IDEM1', `${prefix}1`, '0000000004000000:00000001', { rateMinor: 10000, availability: 3, roomType: 'double' }),
+    cloudChange('IDEM2', `${prefix}2`, '0000000004000100:00000001', { rateMinor: 9000, currency: 'JPY', availability: 1, roomType: 'twin' }),
+    cloudChange('IDEM1', `${prefix}1`, '0000000004000200:00000001', { rateMinor: 11000, currency: 'EUR', availability: 6, roomType: 'double' }),
+    legacyChange('IDEM2', `${prefix}2`, '0000000004000300:00000001', { rateMinor: 8000, availability: 2, roomType: 'single' }),
+    legacyChange('IDEM1', `${prefix}3`, '0000000004000400:00000001', { rateMinor: 7000, availability: 0, roomType: 'twin' }),
+    cloudChange('IDEM1', `${prefix}1`, '0000000004000500:00000001', { rateMinor: 11500, currency: 'EUR', availability: 5, roomType: 'king' }),
+  ];
+  const batched = await activities.applyRoomChanges({ changes: changesFor('BATCH') });
+  assert.deepEqual(batched.rooms.map((outcome) => outcome.room).sort(), ['IDEM1/BATCH1', 'IDEM1/BATCH3', 'IDEM2/BATCH2']);
+  const single = changesFor('SINGLE');
+  for (const roomCode of ['SINGLE1', 'SINGLE2', 'SINGLE3']) {
+    await activities.applyRoomChanges({ changes: single.filter((change) => change.roomCode === roomCode) });
+  }
+  let audited = 0;
+  for (const [batchRoom, singleRoom] of [
+    ['IDEM1', 'BATCH1', 'SINGLE1'],
+    ['IDEM2', 'BATCH2', 'SINGLE2'],
+    ['IDEM1', 'BATCH3', 'SINGLE3'],
+  ].map(([hotel, a, b]) => [roomState(hotel ?? '', a ?? ''), roomState(hotel ?? '', b ?? '')] as const)) {
+    const [a, b] = [await batchRoom, await singleRoom];
+    const comparable = (state: Awaited<typeof a>) => ({
+      unified: state.unified && { ...state.unified, room_code: null, updated_at: null },
+      sources: state.sources && { ...state.sources, room_code: null, updated_at: null },
+      audit: state.audit.map((row) => ({ ...row, id: null, room_code: null, resolved_at: null })),
+    });
+    assert.ok(a.unified, 'the batched room has a unified row');
+    assert.deepEqual(comparable(a), comparable(b));
+    audited += a.audit.length;
+  }
+  assert.equal(batched.conflicts, audited, 'the call reports the audit rows it appended');
+  assert.ok(audited >= 4, 'the changes raise conflicts in two hotels');
+});
+
+test('a room-group workflow signalled twice with the same changes changes nothing the second time', async () => {
   const room = { hotelCode: 'IDEM2', roomCode: 'A7' };
   const changes: SourceChange[] = [
     cloudChange('IDEM2', 'A7', '0000000003000000:00000001', { rateMinor: 18000, currency: 'JPY', availability: 3, roomType: 'twin' }),
     legacyChange('IDEM2', 'A7', '0000000003000100:00000002', { rateMinor: 15000, availability: 5, roomType: 'twin' }),
   ];
+  const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
   const signal = () =>
-    env.client.workflow.signalWithStart(roomWorkflow, {
-      workflowId: `room/${room.hotelCode}/${room.roomCode}`,
+    env.client.workflow.signalWithStart(roomGroupWorkflow, {
+      workflowId,
       taskQueue: pipeline.taskQueue,
-      args: [{ room }],
+      args: [{ group: workflowId }],
       signal: sourceChangesSignal,
       signalArgs: [changes],
     });
 
   const handle = await signal();
   const applied = await waitFor('the first batch to be applied', async () => {
-    const state = await handle.query(roomStateQuery);
+    const state = await handle.query(roomGroupStateQuery);
     return state.batchesApplied >= 1 && state.pendingChanges === 0 ? state : undefined;
   });
+  const appliedView = await handle.query(roomStateQuery, room);
+  assert.equal(appliedView?.rateMinor, 18000);
   const afterFirst = await roomState('IDEM2', 'A7');
   assert.equal(afterFirst.unified?.rate_minor, '18000');
   assert.equal(afterFirst.unified?.currency, 'JPY');
@@ -158,16 +198,17 @@ test('a room workflow signalled twice with the same changes changes nothing the 
   await signal(); // the connector re-sending after a restart does exactly this
   await handle.signal(sourceChangesSignal, changes);
   const replayed = await waitFor('both replays to be applied', async () => {
-    const state = await handle.query(roomStateQuery);
+    const state = await handle.query(roomGroupStateQuery);
     return state.pendingChanges === 0 && state.batchesApplied >= applied.batchesApplied + 1 ? state : undefined;
   });
   // The two replays may have been drained as one batch or two; either way nothing moved.
   await waitFor('every signal drained', async () => {
-    const state = await handle.query(roomStateQuery);
+    const state = await handle.query(roomGroupStateQuery);
     return state.pendingChanges === 0 ? state : undefined;
   });
-  assert.deepEqual(replayed.view, applied.view);
+  assert.deepEqual(await handle.query(roomStateQuery, room), appliedView);
   assert.deepEqual(replayed.lastPositions, applied.lastPositions);
+  assert.equal(replayed.changesApplied, applied.changesApplied, 'the replays applied nothing');
   assert.deepEqual(await roomState('IDEM2', 'A7'), afterFirst, 'unified row (updated_at included), source state and audit unchanged');
 });
 
@@ -191,7 +232,7 @@ test('conflict_audit rejects UPDATE, DELETE and TRUNCATE', async () => {
   assert.equal(after.length, before.length + 1);
 });
 
-test('a room workflow continues as new without losing a signal, and its query reports each source', async () => {
+test('a room-group workflow continues as new without losing a signal, and its query reports each source', async () => {
   const room = { hotelCode: 'IDEM2', roomCode: '777' };
   const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
   const changes = Array.from({ length: 12 }, (_, index) =>
@@ -202,10 +243,10 @@ test('a room workflow continues as new without losing a signal, and its query re
   // A tiny run length forces several continue-as-new hand-overs while signals keep coming.
   let firstRunId: string | undefined;
   for (const change of changes) {
-    const handle = await env.client.workflow.signalWithStart(roomWorkflow, {
+    const handle = await env.client.workflow.signalWithStart(roomGroupWorkflow, {
       workflowId,
       taskQueue: pipeline.taskQueue,
-      args: [{ room, maxBatchesPerRun: 2 }],
+      args: [{ group: workflowId, maxBatchesPerRun: 2 }],
       signal: sourceChangesSignal,
       signalArgs: [[change]],
     });
@@ -213,11 +254,10 @@ test('a room workflow continues as new without losing a signal, and its query re
   }
   const last = { legacy: changes[10]?.position, cloud: changes[11]?.position };
   const state = await waitFor('all changes applied', async () => {
-    const current = await env.client.workflow.getHandle(workflowId).query(roomStateQuery);
+    const current = await env.client.workflow.getHandle(workflowId).query(roomGroupStateQuery);
     return current.lastPositions.legacy === last.legacy && current.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
   });
-  assert.equal(state.view?.availability, 11, 'cloud owns availability; its newest value is 11');
-  assert.equal(state.view?.rateMinor, 2011, 'cloud-managed: the newest cloud rate');
+  assert.ok(state.batchesApplied <= 2, 'no run applies more than its run length');
   const description = await env.client.workflow.getHandle(workflowId).describe();
   assert.notEqual(description.runId, firstRunId, 'the workflow continued as new');
   const stored = await roomState('IDEM2', '777');

@@ -12,6 +12,7 @@ import type { MonitorSettings } from '../../src/workflows/messages.js';
 import { AlertReceiver } from '../support/alert-receiver.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, workflowBundle, type TestDatabases } from '../support/environment.js';
 import { replayWorkflowHistory } from '../../src/workers/worker.js';
+import { roomWorkflowIdFor } from '../../src/routing/room-routing.js';
 
 // Short thresholds through configuration; every wait below is derived from them.
 const settings: MonitorSettings = {
@@ -27,6 +28,7 @@ const pageWithinMs = (settings.thresholds.pageSeconds + settings.checkIntervalSe
 let env: TestWorkflowEnvironment;
 let dbs: TestDatabases;
 let pipeline: TestPipeline;
+const monitorWorkflowId = `lag-monitor-${randomUUID()}`;
 const receiver = new AlertReceiver();
 const metrics = createMetrics();
 let metricsUrl = '';
@@ -51,7 +53,7 @@ before(async () => {
   ];
   pipeline = new TestPipeline(env, dbs, await defaultPolicy(), { heartbeatIntervalMs, channels, metrics });
   await pipeline.start();
-  await ensureLagMonitor(env.client, pipeline.taskQueue, settings, `lag-monitor-${randomUUID()}`);
+  await ensureLagMonitor(env.client, pipeline.taskQueue, settings, monitorWorkflowId);
   const server = await startMetricsServer(metrics.registry, 0, '127.0.0.1');
   const address = server.address();
   metricsUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`;
@@ -180,7 +182,8 @@ test('a source database unreachable for the connector pages for that source', as
 });
 
 test('room and monitor workflow histories replay deterministically with the current code', async () => {
-  for (const workflowId of ['room/AMS001/1', 'room/AMS001/3']) {
+  const rooms = [{ hotelCode: 'AMS001', roomCode: '1' }, { hotelCode: 'AMS001', roomCode: '3' }];
+  for (const workflowId of new Set([...rooms.map((room) => roomWorkflowIdFor(pipeline.routing, room)), monitorWorkflowId])) {
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     assert.ok((history.events?.length ?? 0) > 5, `${workflowId} has a history`);
     await replayWorkflowHistory(history, workflowId, await workflowBundle());

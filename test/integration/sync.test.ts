@@ -1,11 +1,13 @@
 // Both sources written at once, on the real services: Postgres logical replication →
-// connectors → Temporal room workflows → apply activity. The unified view must equal
+// connectors → Temporal room-group workflows → apply activity. The unified view must equal
 // what the test's own reference (test/support/reference.ts) computes from the final
 // source tables, and the conflict audit must hold exactly the conflicts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Policy } from '../../src/policy/schema.js';
+import { describeRouting } from '../../src/routing/room-routing.js';
+import { testRouting } from '../support/routing.js';
 import { auditProblems, auditValue, duplicateAuditTriggers, readAudit, waitForSettled } from '../support/assertions.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 import { computeReference, expectedView, readSourceTables, readUnifiedRooms, roomKey, type Source, type Value } from '../support/reference.js';
@@ -19,7 +21,7 @@ const seed = testSeed();
 const workload = new Workload(standardHotels(6), new Rng(seed));
 
 before(async () => {
-  console.log(`sync.test seed=${seed} (TEST_SEED=${seed} replays it)`);
+  console.log(`sync.test seed=${seed} (TEST_SEED=${seed} replays it), routing ${describeRouting(testRouting())}`);
   env = await startTestTemporal();
   dbs = await createTestDatabases('sync');
   policy = await defaultPolicy();

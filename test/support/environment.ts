@@ -20,6 +20,8 @@ import { loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
 import { bundleRoomSyncWorkflows, createRoomSyncWorker } from '../../src/workers/worker.js';
+import type { RoomRouting } from '../../src/routing/room-routing.js';
+import { testRouting } from './routing.js';
 
 // The suites' own databases live on the server the contract's variable names (the local default otherwise).
 const serverUrl = adminUrlFor(loadConfig().UNIFIED_DATABASE_URL);
@@ -91,6 +93,8 @@ export async function defaultPolicy(): Promise<Policy> {
 export interface PipelineOptions {
   readonly heartbeatIntervalMs?: number;
   readonly maxInFlight?: number;
+  /** Which workflow serializes a room; testRouting() unless a test says otherwise. */
+  readonly routing?: RoomRouting;
   /** Alert channels the worker's notification activity may use. */
   readonly channels?: readonly AlertChannel[];
   readonly metrics?: Metrics;
@@ -99,6 +103,7 @@ export interface PipelineOptions {
 /** Worker and both connectors, wired as `npm start` wires them, on the suite's databases. */
 export class TestPipeline {
   readonly taskQueue = `room-sync-test-${randomBytes(4).toString('hex')}`;
+  readonly routing: RoomRouting;
   private readonly connectors = new Map<SourceName, Connector>();
   private workerRun: Promise<void> | null = null;
   private worker: Awaited<ReturnType<typeof createRoomSyncWorker>> | null = null;
@@ -108,7 +113,9 @@ export class TestPipeline {
     readonly dbs: TestDatabases,
     readonly policy: Policy,
     private readonly options: PipelineOptions = {},
-  ) {}
+  ) {
+    this.routing = options.routing ?? testRouting();
+  }
 
   async startWorker(): Promise<void> {
     this.worker = await createRoomSyncWorker({
@@ -147,7 +154,10 @@ export class TestPipeline {
       sourcePool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
       temporal: this.env.client,
       taskQueue: this.taskQueue,
+      routing: this.routing,
       maxInFlight: this.options.maxInFlight ?? 16,
+      maxBatchChanges: 500,
+      maxQueuedChanges: 20_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       log: createLogger(`test.connector.${source}`),
     });

@@ -1,0 +1,82 @@
+import type { Kysely } from 'kysely';
+import type { UnifiedDatabase } from '../db/schema.js';
+import { normalizeCode, type RoomKey } from '../domain/room.js';
+import { describeRouting, roomWorkflowIdFor, type RoomRouting } from '../routing/room-routing.js';
+
+export interface RoomLookup {
+  readonly room: RoomKey;
+  readonly workflowId: string;
+  readonly workflowUrl: string;
+  readonly routing: string;
+  readonly unified: Record<string, unknown> | null;
+  readonly audit: readonly Record<string, unknown>[];
+}
+
+/** `HOTEL/ROOM` or two words, normalized as the contract keys rooms. */
+export function parseRoomKey(parts: readonly string[]): RoomKey | null {
+  const [first, second] = parts.length === 1 ? (parts[0] ?? '').split('/') : parts;
+  if (first === undefined || second === undefined || first.trim() === '' || second.trim() === '') return null;
+  return { hotelCode: normalizeCode(first), roomCode: normalizeCode(second) };
+}
+
+/**
+ * Where ops look when a room is disputed: the workflow that serializes it (with its
+ * Temporal UI link), its unified row and its newest audit rows.
+ */
+export async function lookUpRoom(
+  db: Kysely<UnifiedDatabase>,
+  room: RoomKey,
+  routing: RoomRouting,
+  ui: { readonly url: string; readonly namespace: string },
+  auditRows = 10,
+): Promise<RoomLookup> {
+  const workflowId = roomWorkflowIdFor(routing, room);
+  const unified = await db
+    .selectFrom('unified_rooms')
+    .selectAll()
+    .where('hotel_code', '=', room.hotelCode)
+    .where('room_code', '=', room.roomCode)
+    .executeTakeFirst();
+  const audit = await db
+    .selectFrom('conflict_audit')
+    .select(['id', 'field', 'legacy_value', 'cloud_value', 'winning_value', 'winning_source', 'rule', 'policy_version', 'resolved_at', 'trigger_source', 'trigger_position'])
+    .where('hotel_code', '=', room.hotelCode)
+    .where('room_code', '=', room.roomCode)
+    .orderBy('id', 'desc')
+    .limit(auditRows)
+    .execute();
+  return {
+    room,
+    workflowId,
+    workflowUrl: `${ui.url.replace(/\/$/, '')}/namespaces/${encodeURIComponent(ui.namespace)}/workflows/${encodeURIComponent(workflowId)}`,
+    routing: describeRouting(routing),
+    unified: unified ?? null,
+    audit,
+  };
+}
+
+export function formatRoomLookup(lookup: RoomLookup): string {
+  const lines = [
+    `room ${lookup.room.hotelCode}/${lookup.room.roomCode}`,
+    `  workflow   ${lookup.workflowId}  (routing ${lookup.routing})`,
+    `  history    ${lookup.workflowUrl}`,
+    `  replay     room-sync replay --workflow-id ${lookup.workflowId}`,
+  ];
+  if (lookup.unified === null) {
+    lines.push('  unified    no row yet');
+  } else {
+    const row = lookup.unified;
+    lines.push(
+      `  unified    ${row['status']} · ${row['room_type']} · ${row['rate_minor']} ${row['currency']} · availability ${row['availability']} · class ${row['hotel_class']}`,
+      `  sources    rate ${row['rate_source']}, availability ${row['availability_source']}, room_type ${row['room_type_source']}, status ${row['status_source']} · policy ${row['policy_version']}`,
+    );
+  }
+  lines.push(`  audit      ${lookup.audit.length === 0 ? 'no conflicts recorded' : `newest ${lookup.audit.length}:`}`);
+  for (const row of lookup.audit) {
+    const at = row['resolved_at'] instanceof Date ? row['resolved_at'].toISOString() : String(row['resolved_at']);
+    lines.push(
+      `    #${row['id']} ${at} ${row['field']}: legacy ${JSON.stringify(row['legacy_value'])} vs cloud ${JSON.stringify(row['cloud_value'])} → ${row['winning_source']} (${row['rule']})`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,89 @@
+import { allHandlersFinished, condition, continueAsNew, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import type { RoomView } from '../activities/apply-room-changes.js';
+import type { SourceChange } from '../mapping/change.js';
+import { roomKeyText, type SourceName } from '../domain/room.js';
+import { roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from './messages.js';
+
+/**
+ * The apply step runs as a local activity: in the worker, inside the workflow task that
+ * received the signals, so a batch costs one workflow task and no activity task. Its
+ * result (each room's merged row) is recorded in history as a marker.
+ */
+const { applyRoomChanges } = proxyLocalActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+export interface RoomGroupWorkflowInput {
+  /** The routing's name for the rooms this workflow serializes, e.g. `rooms/partition-3-of-8`. */
+  readonly group: string;
+  /** Carried across continue-as-new so no signal is lost. */
+  readonly pending?: readonly SourceChange[];
+  /** The highest position applied per source so far, carried across continue-as-new. */
+  readonly lastPositions?: Readonly<Record<SourceName, string | null>>;
+  /** Batches before continuing as new; keeps each run's history short for the UI and for replay. */
+  readonly maxBatchesPerRun?: number;
+}
+
+const defaultMaxBatchesPerRun = 500;
+/** Bounds one apply transaction and the result recorded in history (a merged row per room, about 0.4 kB each). */
+const maxChangesPerApply = 1_000;
+
+function newer(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a > b ? a : b;
+}
+
+/**
+ * Serializes every change from both sources for the rooms routed here (one room, a
+ * hotel, or a partition of hotels): signals queue, the loop drains all that is pending
+ * into one apply call, and the apply's transaction does the merge. The workflow itself
+ * decides nothing about precedence.
+ */
+export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<void> {
+  let pending: SourceChange[] = [...(input.pending ?? [])];
+  const views = new Map<string, RoomView>();
+  let lastPositions: Readonly<Record<SourceName, string | null>> = input.lastPositions ?? { legacy: null, cloud: null };
+  let batchesApplied = 0;
+  let changesApplied = 0;
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
+
+  setHandler(sourceChangesSignal, (changes) => {
+    pending.push(...changes);
+  });
+  setHandler(roomGroupStateQuery, () => ({
+    group: input.group,
+    pendingChanges: pending.length,
+    batchesApplied,
+    changesApplied,
+    roomsSeen: views.size,
+    lastPositions,
+  }));
+  setHandler(roomStateQuery, (room) => views.get(roomKeyText(room)) ?? null);
+
+  const runIsLong = () => workflowInfo().continueAsNewSuggested || batchesApplied >= maxBatchesPerRun;
+  for (;;) {
+    await condition(() => pending.length > 0 || runIsLong());
+    if (pending.length > 0) {
+      const batch = pending.slice(0, maxChangesPerApply);
+      pending = pending.slice(batch.length);
+      const result = await applyRoomChanges({ changes: batch });
+      for (const { room, view } of result.rooms) {
+        views.set(room, view);
+        lastPositions = {
+          legacy: newer(lastPositions.legacy, view.lastPositions.legacy),
+          cloud: newer(lastPositions.cloud, view.lastPositions.cloud),
+        };
+      }
+      batchesApplied += 1;
+      changesApplied += result.applied;
+    }
+    if (runIsLong()) {
+      // Whatever arrived meanwhile travels in the new run's input; none is dropped.
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof roomGroupWorkflow>({ ...input, pending, lastPositions });
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// The connector's batching: pure bookkeeping around an injected delivery, so these run
+// without Temporal; the integration suites cover delivery to the real server.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { RoomSignaller, SignallerStoppedError, type SignalDelivery } from '../../src/cdc/room-signaller.js';
+import type { RoomSignal } from '../../src/cdc/row-event.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { roomWorkflowIdFor, type RoomRouting } from '../../src/routing/room-routing.js';
+
+const log = createLogger('test.signaller');
+
+function change(hotelCode: string, roomCode: string, sequence: number): RoomSignal {
+  const position = `${sequence.toString(16).padStart(16, '0')}:00000001`;
+  return {
+    room: { hotelCode, roomCode },
+    change: { kind: 'room', source: 'cloud', hotelCode, roomCode, position, commitTime: '2026-11-28T00:00:00.000Z', values: null },
+  };
+}
+
+/** A delivery the test releases by hand, recording what each signal carried. */
+function manualDelivery() {
+  const sent: { workflowId: string; positions: string[]; release: (error?: Error) => void }[] = [];
+  const deliver: SignalDelivery = (workflowId, changes) =>
+    new Promise<void>((resolve, reject) => {
+      sent.push({ workflowId, positions: changes.map((c) => c.position), release: (error) => (error ? reject(error) : resolve()) });
+    });
+  return { sent, deliver };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+test('one signal in flight per workflow; what arrives meanwhile travels together next', async () => {
+  const { sent, deliver } = manualDelivery();
+  const signaller = new RoomSignaller({ deliver, routing: { mode: 'per-hotel' }, maxInFlight: 8, maxBatchChanges: 100, maxQueuedChanges: 1_000, log });
+  const first = await signaller.send([change('H1', '1', 1)]);
+  await flush();
+  assert.equal(sent.length, 1);
+  const second = await signaller.send([change('H1', '2', 2), change('H2', '1', 3)]);
+  const third = await signaller.send([change('H1', '1', 4)]);
+  await flush();
+  assert.deepEqual(sent.map((s) => s.workflowId), ['hotel/H1', 'hotel/H2'], 'H2 is not held up by H1');
+  assert.equal(signaller.pending, 4);
+  sent[0]?.release();
+  await Promise.all(first);
+  await flush();
+  assert.deepEqual(sent[2]?.positions, [2, 4].map((n) => `${n.toString(16).padStart(16, '0')}:00000001`), 'H1’s two waiting changes in one signal');
+  sent[1]?.release();
+  sent[2]?.release();
+  await Promise.all([...second, ...third]);
+  assert.equal(signaller.pending, 0);
+});
+
+test('a failed signal is retried until accepted, and its promise settles only then', async () => {
+  let attempts = 0;
+  const signaller = new RoomSignaller({
+    deliver: async () => {
+      attempts += 1;
+      if (attempts < 3) throw new Error('server unavailable');
+    },
+    routing: { mode: 'per-room' },
+    maxInFlight: 1,
+    maxBatchChanges: 10,
+    maxQueuedChanges: 10,
+    retryDelayMs: 1,
+    log: { ...log, warn: () => undefined },
+  });
+  await Promise.all(await signaller.send([change('H', '1', 1)]));
+  assert.equal(attempts, 3);
+});
+
+test('send waits while too many changes are held, and stop rejects what was never sent', async () => {
+  const { sent, deliver } = manualDelivery();
+  const signaller = new RoomSignaller({ deliver, routing: { mode: 'per-room' }, maxInFlight: 1, maxBatchChanges: 10, maxQueuedChanges: 2, log });
+  const inFlight = await signaller.send([change('H', '1', 1), change('H', '2', 2)]);
+  let admitted = false;
+  const blocked = signaller.send([change('H', '3', 3)]).then((promises) => {
+    admitted = true;
+    return promises;
+  });
+  await flush();
+  assert.equal(admitted, false, 'two changes held: the third waits');
+  assert.equal(sent.length, 1, 'one signal in flight at a time');
+  sent[0]?.release();
+  await flush();
+  await flush();
+  assert.equal(admitted, true, 'room again once the first signal was accepted');
+  const waiting = await blocked;
+  signaller.stop();
+  sent.at(-1)?.release();
+  const outcomes = await Promise.allSettled([...inFlight, ...waiting]);
+  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof SignallerStoppedError), 'unsent changes are rejected, never reported as sent');
+});
+
+test('property: every change is delivered exactly once, to its routed workflow, in its send order per workflow', async () => {
+  const routing: RoomRouting = { mode: 'partitions', partitions: 3 };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(fc.tuple(fc.constantFrom('H1', 'H2', 'H3', 'H4', 'H5'), fc.constantFrom('1', '2', '3')), { maxLength: 6 }), { maxLength: 12 }),
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 1, max: 5 }),
+      async (calls, maxInFlight, maxBatchChanges) => {
+        const delivered: { workflowId: string; positions: string[] }[] = [];
+        const signaller = new RoomSignaller({
+          deliver: async (workflowId, changes) => {
+            await new Promise((resolve) => setImmediate(resolve));
+            delivered.push({ workflowId, positions: changes.map((c) => c.position) });
+          },
+          routing,
+          maxInFlight,
+          maxBatchChanges,
+          maxQueuedChanges: 1_000,
+          log,
+        });
+        let sequence = 0;
+        const expected = new Map<string, string[]>();
+        const all: Promise<void>[] = [];
+        for (const call of calls) {
+          const signals = call.map(([hotel, room]) => change(hotel, room, ++sequence));
+          for (const signal of signals) {
+            const id = roomWorkflowIdFor(routing, signal.room);
+            expected.set(id, [...(expected.get(id) ?? []), signal.change.position]);
+          }
+          all.push(...(await signaller.send(signals)));
+        }
+        await Promise.all(all);
+        const actual = new Map<string, string[]>();
+        for (const { workflowId, positions } of delivered) {
+          assert.ok(positions.length <= maxBatchChanges);
+          actual.set(workflowId, [...(actual.get(workflowId) ?? []), ...positions]);
+        }
+        assert.deepEqual(actual, expected);
+        assert.equal(signaller.pending, 0);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
