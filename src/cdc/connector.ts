@@ -28,6 +28,7 @@ export interface ConnectorOptions {
   readonly maxInFlight: number;
   readonly maxBatchChanges: number;
   readonly maxQueuedChanges: number;
+  readonly minSignalIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly ackIntervalMs?: number;
   readonly log: Logger;
@@ -116,6 +117,7 @@ export class Connector {
       maxInFlight: options.maxInFlight,
       maxBatchChanges: options.maxBatchChanges,
       maxQueuedChanges: options.maxQueuedChanges,
+      minSignalIntervalMs: options.minSignalIntervalMs,
       log: options.log,
     });
   }

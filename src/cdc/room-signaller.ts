@@ -35,6 +35,12 @@ export interface RoomSignallerOptions {
   readonly maxBatchChanges: number;
   /** Changes held unsent (queued or in flight) before `send` waits. */
   readonly maxQueuedChanges: number;
+  /**
+   * Least time between two signals to one workflow. A quiet workflow is signalled at once;
+   * a busy one collects what arrives within the interval into one signal, which bounds
+   * signals and workflow tasks per second by the number of workflows, not the change rate.
+   */
+  readonly minSignalIntervalMs?: number;
   /** First pause before a failed signal is retried; doubles up to 5 s. */
   readonly retryDelayMs?: number;
   readonly log: Logger;
@@ -61,13 +67,16 @@ interface Outbox {
   /** Waiting batches in order; only the last one takes more changes. */
   readonly batches: Batch[];
   sending: boolean;
+  /** No signal to this workflow before this time (ms since epoch). */
+  nextSendAt: number;
+  timer: NodeJS.Timeout | null;
 }
 
 /**
  * Delivers changes to the workflows the routing names. Each
- * workflow has at most one signal in flight; changes for it that arrive meanwhile wait
- * and travel together in its next signal, so under load signals grow instead of
- * multiplying. Signals to different workflows may overtake each other; the merge
+ * workflow has at most one signal in flight and gets at most one per
+ * `minSignalIntervalMs`; changes for it that arrive meanwhile wait and travel together in
+ * its next signal, so under load signals grow instead of multiplying. Signals to different workflows may overtake each other; the merge
  * restores log order. A failed delivery is retried until it is accepted or the
  * signaller stops, so nothing is acknowledged unsent.
  */
@@ -105,6 +114,8 @@ export class RoomSignaller {
     this.stopped = true;
     const error = new SignallerStoppedError('signaller stopped before Temporal accepted the signal');
     for (const outbox of this.outboxes.values()) {
+      if (outbox.timer) clearTimeout(outbox.timer);
+      outbox.timer = null;
       // The batch in flight (if any) settles on its own; the waiting ones never will.
       for (const batch of outbox.batches.splice(outbox.sending ? 1 : 0)) batch.reject(error);
     }
@@ -120,7 +131,7 @@ export class RoomSignaller {
   private enqueue(workflowId: string, change: SourceChange): Promise<void> {
     let outbox = this.outboxes.get(workflowId);
     if (!outbox) {
-      outbox = { batches: [], sending: false };
+      outbox = { batches: [], sending: false, nextSendAt: 0, timer: null };
       this.outboxes.set(workflowId, outbox);
     }
     let batch = outbox.batches.at(-1);
@@ -130,10 +141,25 @@ export class RoomSignaller {
       batch = new Batch();
       outbox.batches.push(batch);
     }
-    if (!outbox.sending && outbox.batches.length === 1 && batch.changes.length === 0) this.ready.push(workflowId);
+    if (!outbox.sending && outbox.batches.length === 1 && batch.changes.length === 0) this.schedule(workflowId, outbox);
     batch.changes.push(change);
     this.held += 1;
     return batch.accepted;
+  }
+
+  /** Ready now, or once the workflow's interval is over. */
+  private schedule(workflowId: string, outbox: Outbox): void {
+    const waitMs = outbox.nextSendAt - Date.now();
+    if (waitMs <= 0) {
+      this.ready.push(workflowId);
+      return;
+    }
+    outbox.timer ??= setTimeout(() => {
+      outbox.timer = null;
+      if (this.stopped) return;
+      this.ready.push(workflowId);
+      this.dispatch();
+    }, waitMs);
   }
 
   private dispatch(): void {
@@ -144,6 +170,7 @@ export class RoomSignaller {
       const batch = outbox?.batches[0];
       if (!outbox || !batch || outbox.sending) continue;
       outbox.sending = true;
+      outbox.nextSendAt = Date.now() + (this.options.minSignalIntervalMs ?? 0);
       this.inFlight += 1;
       void this.deliver(workflowId, batch).then(
         () => {
@@ -163,8 +190,9 @@ export class RoomSignaller {
     this.held -= batch.changes.length;
     outbox.sending = false;
     if (outbox.batches[0] === batch) outbox.batches.shift();
-    if (outbox.batches.length > 0 && !this.stopped) this.ready.push(workflowId);
-    else if (outbox.batches.length === 0) this.outboxes.delete(workflowId);
+    if (outbox.batches.length > 0 && !this.stopped) this.schedule(workflowId, outbox);
+    // An idle workflow's outbox goes once its interval is over; until then it remembers when it may send.
+    else if (outbox.batches.length === 0 && outbox.nextSendAt <= Date.now()) this.outboxes.delete(workflowId);
     while (this.held < this.options.maxQueuedChanges && this.spaceWaiters.length > 0) this.spaceWaiters.shift()?.();
     this.dispatch();
   }

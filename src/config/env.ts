@@ -44,6 +44,8 @@ export const envSchema = z
   CONNECTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
   /** Most changes one signal carries; what is left waits for the next signal to the same workflow. */
   CONNECTOR_MAX_BATCH_CHANGES: z.coerce.number().int().min(1).max(5_000).default(500),
+  /** Least time between two signals to one workflow: what arrives meanwhile goes in one signal. */
+  CONNECTOR_SIGNAL_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(100),
   /** Changes a connector holds unsent before it stops reading its stream (backpressure). */
   CONNECTOR_MAX_QUEUED_CHANGES: z.coerce.number().int().min(1).default(20_000),
   /** Heartbeat written into each source so an idle source is told apart from a dead pipeline. */
@@ -69,7 +71,7 @@ export const envSchema = z
   /** Prometheus metrics on the worker; 0 turns the endpoint off. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history when signalled. */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(1_000),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
 })
   .superRefine((config, context) => {
     if (config.LAG_PAGE_SECONDS <= config.LAG_WARN_SECONDS) {

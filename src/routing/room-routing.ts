@@ -19,7 +19,7 @@ export type RoomRouting =
 export const maxPartitions = 4_096;
 
 /** Sized on the 2-core reference machine (docs/capacity.md): enough workflows to keep a worker's slots busy, few enough that batches form under load. */
-export const defaultRoomRouting: RoomRouting = { mode: 'partitions', partitions: 8 };
+export const defaultRoomRouting: RoomRouting = { mode: 'partitions', partitions: 4 };
 
 export const roomRoutingSchema = z
   .string()

@@ -16,7 +16,7 @@ const { applyRoomChanges } = proxyLocalActivities<ReturnType<typeof createActivi
 });
 
 export interface RoomGroupWorkflowInput {
-  /** The routing's name for the rooms this workflow serializes, e.g. `rooms/partition-3-of-8`. */
+  /** The routing's name for the rooms this workflow serializes, e.g. `rooms/partition-2-of-4`. */
   readonly group: string;
   /** Carried across continue-as-new so no signal is lost. */
   readonly pending?: readonly SourceChange[];

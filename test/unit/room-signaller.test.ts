@@ -136,3 +136,34 @@ test('property: every change is delivered exactly once, to its routed workflow, 
     { numRuns: 150 },
   );
 });
+
+test('a busy workflow gets at most one signal per interval; a quiet one is signalled at once', async () => {
+  const sentAt: { workflowId: string; at: number; changes: number }[] = [];
+  const signaller = new RoomSignaller({
+    deliver: async (workflowId, changes) => {
+      sentAt.push({ workflowId, at: performance.now(), changes: changes.length });
+    },
+    routing: { mode: 'per-hotel' },
+    maxInFlight: 8,
+    maxBatchChanges: 1_000,
+    maxQueuedChanges: 10_000,
+    minSignalIntervalMs: 60,
+    log,
+  });
+  const started = performance.now();
+  const all: Promise<void>[] = [];
+  // H1 gets a change every 5 ms for 200 ms; H2 one change, late.
+  for (let i = 0; i < 40; i++) {
+    all.push(...(await signaller.send([change('H1', String(i % 4), i + 1)])));
+    if (i === 30) all.push(...(await signaller.send([change('H2', '1', 100)])));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await Promise.all(all);
+  const h1 = sentAt.filter((s) => s.workflowId === 'hotel/H1');
+  const h2 = sentAt.filter((s) => s.workflowId === 'hotel/H2');
+  assert.equal(h1.reduce((sum, s) => sum + s.changes, 0), 40, 'every change delivered');
+  assert.ok(h1[0] !== undefined && h1[0].at - started < 30, 'the first change went at once');
+  for (let i = 1; i < h1.length; i++) assert.ok((h1[i]?.at ?? 0) - (h1[i - 1]?.at ?? 0) >= 55, `signals ${i - 1} and ${i} at least an interval apart`);
+  assert.ok(h1.length <= 6, `about one signal per 60 ms over ~240 ms, got ${h1.length}`);
+  assert.equal(h2.length, 1, 'H2 was not held back by H1');
+});
