@@ -73,7 +73,7 @@ export async function startConnector(resources: Resources, source: SourceName, l
     maxInFlight: config.CONNECTOR_MAX_IN_FLIGHT,
     maxBatchChanges: config.CONNECTOR_MAX_BATCH_CHANGES,
     maxQueuedChanges: config.CONNECTOR_MAX_QUEUED_CHANGES,
-    minSignalIntervalMs: config.CONNECTOR_SIGNAL_INTERVAL_MS,
+    minSendIntervalMs: config.CONNECTOR_SEND_INTERVAL_MS,
     heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
     log: log.child(source),
   });

@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/env.js';
 import { createPool, createUnifiedDb } from '../db/connect.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { SourceName } from '../domain/room.js';
+import { signalFriendlyRetryInterceptor, type RetryObserver } from '../temporal/client-retry.js';
 
 /**
  * The process's shared connections, made on first use and closed together: one pool
@@ -19,7 +20,11 @@ export class Resources {
   private temporalClient: Client | null = null;
   private nativeConnection: NativeConnection | null = null;
 
-  constructor(readonly config: AppConfig) {}
+  constructor(
+    readonly config: AppConfig,
+    /** Told about every retried Temporal call (a busy workflow, an unreachable server). */
+    private readonly onRetry?: RetryObserver,
+  ) {}
 
   unified(): Kysely<UnifiedDatabase> {
     this.unifiedPool ??= createPool(this.config.UNIFIED_DATABASE_URL, { maxConnections: 20, applicationName: 'room-sync unified' });
@@ -39,7 +44,10 @@ export class Resources {
 
   async client(): Promise<Client> {
     if (!this.temporalClient) {
-      this.clientConnection = await Connection.connect({ address: this.config.TEMPORAL_ADDRESS });
+      this.clientConnection = await Connection.connect({
+        address: this.config.TEMPORAL_ADDRESS,
+        interceptors: [signalFriendlyRetryInterceptor(this.onRetry)],
+      });
       this.temporalClient = new Client({ connection: this.clientConnection, namespace: this.config.TEMPORAL_NAMESPACE });
     }
     return this.temporalClient;

@@ -10,7 +10,7 @@ import { bigIntToLsn, lsnToBigInt, makePosition } from '../domain/position.js';
 import type { Logger } from '../observability/logger.js';
 import { CloudDecoder } from './cloud-decoder.js';
 import { LegacyDecoder } from './legacy-decoder.js';
-import { RoomSignaller, temporalDelivery } from './room-signaller.js';
+import { ChangeSender, temporalDelivery } from './change-sender.js';
 import type { RoomRouting } from '../routing/room-routing.js';
 import type { RowEvent, SourceDecoder } from './row-event.js';
 import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
@@ -28,7 +28,7 @@ export interface ConnectorOptions {
   readonly maxInFlight: number;
   readonly maxBatchChanges: number;
   readonly maxQueuedChanges: number;
-  readonly minSignalIntervalMs: number;
+  readonly minSendIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly ackIntervalMs?: number;
   readonly log: Logger;
@@ -71,12 +71,12 @@ function microsToIso(micros: bigint): string {
 /**
  * One source's change stream into the room workflows: a consistent snapshot when the
  * slot is new, then pgoutput streaming. A position is acknowledged (cursor row first,
- * then the slot) only once Temporal accepted every signal up to it, so a restart
+ * then the slot) only once the workflows took every change up to it, so a restart
  * resumes from the slot with nothing lost; replays are ignored by the merge.
  */
 export class Connector {
   private readonly decoder: SourceDecoder;
-  private readonly signaller: RoomSignaller;
+  private readonly sender: ChangeSender;
   private readonly log: Logger;
   private phase: ConnectorPhase = 'idle';
   private connected = false;
@@ -111,13 +111,13 @@ export class Connector {
       options.descriptor.source === 'legacy'
         ? new LegacyDecoder(options.unifiedDb, deadLetter)
         : new CloudDecoder(options.unifiedDb, options.sourcePool, deadLetter);
-    this.signaller = new RoomSignaller({
+    this.sender = new ChangeSender({
       deliver: temporalDelivery(options.temporal, options.taskQueue),
       routing: options.routing,
       maxInFlight: options.maxInFlight,
       maxBatchChanges: options.maxBatchChanges,
       maxQueuedChanges: options.maxQueuedChanges,
-      minSignalIntervalMs: options.minSignalIntervalMs,
+      minSendIntervalMs: options.minSendIntervalMs,
       log: options.log,
     });
   }
@@ -157,7 +157,7 @@ export class Connector {
     this.stopping = true;
     this.stopRequested();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.signaller.stop();
+    this.sender.stop();
     await this.loop;
     this.phase = 'stopped';
   }
@@ -224,7 +224,7 @@ export class Connector {
     tracker.noteRealChange(transaction);
     const signals = await this.decoder.decode(event);
     if (signals.length === 0) return;
-    for (const delivery of await this.signaller.send(signals)) tracker.track(transaction, delivery);
+    for (const delivery of await this.sender.send(signals)) tracker.track(transaction, delivery);
     this.counts.changesSignalled += signals.length;
   }
 
@@ -378,7 +378,7 @@ export class Connector {
     if (this.stopping) await this.awaitSlotReleased(5_000);
     // Deliveries still running belong to an abandoned session: let them finish before resuming (duplicates are harmless).
     const deadline = Date.now() + 10_000;
-    while (this.signaller.pending > 0 && Date.now() < deadline && !this.stopping) await sleep(50);
+    while (this.sender.pending > 0 && Date.now() < deadline && !this.stopping) await sleep(50);
     if (reason !== null && !this.stopping) throw reason;
   }
 

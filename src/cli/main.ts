@@ -7,6 +7,7 @@ import { loadPolicy, PolicyError } from '../policy/load.js';
 import { createMetrics } from '../observability/metrics.js';
 import { prepareEnvironment, preparePostgres, prepareSources, usesLocalServer } from '../app/environment.js';
 import { Resources } from '../app/resources.js';
+import type { RetryObserver } from '../temporal/client-retry.js';
 import type { Connector } from '../cdc/connector.js';
 import { startConnector, startWorker } from '../app/components.js';
 import { formatHealthReport, formatStatusLine, readPipelineCounts, readPipelineHealth } from '../app/status.js';
@@ -67,6 +68,11 @@ async function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void
   });
 }
 
+/** Retried Temporal calls at debug level: a busy workflow or a server restart, retried in milliseconds to seconds. */
+function logRetries(log: Logger): RetryObserver {
+  return (attempt, status, delayMs) => log.debug('Temporal call retried', { attempt, code: status.code, details: status.details, delayMs: Math.round(delayMs) });
+}
+
 /** The contract's defaults on this machine: the demo may seed and simulate there, nowhere else. */
 function isLocalDemo(config: AppConfig): boolean {
   return (
@@ -81,7 +87,7 @@ async function commandStart(config: AppConfig, demoWanted: boolean, log: Logger)
   const demo = demoWanted && isLocalDemo(config);
   const policy = await loadPolicy(config.POLICY_FILE);
   const prepared = await prepareEnvironment(config, { createSources: demo, startTemporal: true }, log);
-  const resources = new Resources(config);
+  const resources = new Resources(config, logRetries(log));
   const metrics = createMetrics();
   const worker = await startWorker(resources, policy, metrics, log.child('worker'));
   let simulator: PartnerTrafficSimulator | null = null;
@@ -143,7 +149,7 @@ async function commandWorker(config: AppConfig, log: Logger): Promise<void> {
 }
 
 async function commandConnector(config: AppConfig, source: SourceName, log: Logger): Promise<void> {
-  const resources = new Resources(config);
+  const resources = new Resources(config, logRetries(log));
   const connector = await startConnector(resources, source, log);
   await untilSignal(log, async () => {
     await connector.stop();

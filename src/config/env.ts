@@ -40,12 +40,12 @@ export const envSchema = z
   POLICY_FILE: z.string().min(1).default(localDefaults.POLICY_FILE),
   /** Which workflow serializes a room: per-room, per-hotel or partitions:N (a hotel's rooms share a partition). */
   ROOM_WORKFLOW_ROUTING: roomRoutingSchema.default(defaultRoomRouting),
-  /** Bound on signals in flight per connector (one per workflow at most): Temporal accepts them concurrently, the merge restores order. */
+  /** Bound on deliveries in flight per connector (one per workflow at most): workflows take them concurrently, the merge restores order. */
   CONNECTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
-  /** Most changes one signal carries; what is left waits for the next signal to the same workflow. */
+  /** Most changes one delivery carries; what is left waits for the next delivery to the same workflow. */
   CONNECTOR_MAX_BATCH_CHANGES: z.coerce.number().int().min(1).max(5_000).default(500),
-  /** Least time between two signals to one workflow: what arrives meanwhile goes in one signal. */
-  CONNECTOR_SIGNAL_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(100),
+  /** Least time between two deliveries to one workflow: what arrives meanwhile goes in one delivery. */
+  CONNECTOR_SEND_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(200),
   /** Changes a connector holds unsent before it stops reading its stream (backpressure). */
   CONNECTOR_MAX_QUEUED_CHANGES: z.coerce.number().int().min(1).default(20_000),
   /** Heartbeat written into each source so an idle source is told apart from a dead pipeline. */

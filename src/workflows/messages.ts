@@ -1,11 +1,20 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SourceChange } from '../mapping/change.js';
 import type { RoomView } from '../activities/apply-room-changes.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
 import type { LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
 import type { SourceReading } from '../activities/monitoring.js';
 
-/** Connectors send changes of the rooms routed to a workflow here; one signal may hold many rooms and transactions. */
+/**
+ * How connectors hand changes to the workflow serializing their rooms; one call may hold
+ * many rooms and transactions. An update, not a signal: the server records it when the
+ * workflow takes it (the connector acknowledges its source position only then), and one
+ * that arrives while the run continues as new moves to the next run. A signal arriving
+ * then makes Temporal reject the hand-over, and its retry replays the whole run.
+ */
+export const deliverChangesUpdate = defineUpdate<void, [SourceChange[]]>('deliverChanges');
+
+/** The same hand-over as a signal, for tools and operators (`temporal workflow signal`). */
 export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
 
 export interface RoomGroupState {

@@ -3,7 +3,7 @@ import type { createActivities } from '../activities/index.js';
 import type { RoomView } from '../activities/apply-room-changes.js';
 import type { SourceChange } from '../mapping/change.js';
 import { roomKeyText, type SourceName } from '../domain/room.js';
-import { roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from './messages.js';
+import { deliverChangesUpdate, roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from './messages.js';
 
 /**
  * The apply step runs as a local activity: in the worker, inside the workflow task that
@@ -26,7 +26,12 @@ export interface RoomGroupWorkflowInput {
   readonly maxBatchesPerRun?: number;
 }
 
-const defaultMaxBatchesPerRun = 500;
+/**
+ * A run's length bounds what a cache miss costs (the worker replays the run, about 1 ms
+ * per event here, some 6 events per batch) and keeps updates per run under the server's
+ * limit (2,000).
+ */
+const defaultMaxBatchesPerRun = 200;
 /** Bounds one apply transaction and the result recorded in history (a merged row per room, about 0.4 kB each). */
 const maxChangesPerApply = 1_000;
 
@@ -38,7 +43,7 @@ function newer(a: string | null, b: string | null): string | null {
 
 /**
  * Serializes every change from both sources for the rooms routed here (one room, a
- * hotel, or a partition of hotels): signals queue, the loop drains all that is pending
+ * hotel, or a partition of hotels): deliveries queue, the loop drains all that is pending
  * into one apply call, and the apply's transaction does the merge. The workflow itself
  * decides nothing about precedence.
  */
@@ -50,9 +55,11 @@ export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<
   let changesApplied = 0;
   const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
 
-  setHandler(sourceChangesSignal, (changes) => {
+  const take = (changes: readonly SourceChange[]) => {
     pending.push(...changes);
-  });
+  };
+  setHandler(deliverChangesUpdate, take);
+  setHandler(sourceChangesSignal, take);
   setHandler(roomGroupStateQuery, () => ({
     group: input.group,
     pendingChanges: pending.length,
@@ -66,24 +73,22 @@ export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<
   const runIsLong = () => workflowInfo().continueAsNewSuggested || batchesApplied >= maxBatchesPerRun;
   for (;;) {
     await condition(() => pending.length > 0 || runIsLong());
-    if (pending.length > 0) {
-      const batch = pending.slice(0, maxChangesPerApply);
-      pending = pending.slice(batch.length);
-      const result = await applyRoomChanges({ changes: batch });
-      for (const { room, view } of result.rooms) {
-        views.set(room, view);
-        lastPositions = {
-          legacy: newer(lastPositions.legacy, view.lastPositions.legacy),
-          cloud: newer(lastPositions.cloud, view.lastPositions.cloud),
-        };
-      }
-      batchesApplied += 1;
-      changesApplied += result.applied;
-    }
     if (runIsLong()) {
-      // Whatever arrived meanwhile travels in the new run's input; none is dropped.
+      // Updates that arrive during the hand-over are retried onto the next run by the server.
       await condition(allHandlersFinished);
       await continueAsNew<typeof roomGroupWorkflow>({ ...input, pending, lastPositions });
     }
+    const batch = pending.slice(0, maxChangesPerApply);
+    pending = pending.slice(batch.length);
+    const result = await applyRoomChanges({ changes: batch });
+    for (const { room, view } of result.rooms) {
+      views.set(room, view);
+      lastPositions = {
+        legacy: newer(lastPositions.legacy, view.lastPositions.legacy),
+        cloud: newer(lastPositions.cloud, view.lastPositions.cloud),
+      };
+    }
+    batchesApplied += 1;
+    changesApplied += result.applied;
   }
 }

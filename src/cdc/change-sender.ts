@@ -1,52 +1,57 @@
-import type { Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { SourceChange } from '../mapping/change.js';
 import type { Logger } from '../observability/logger.js';
 import { roomWorkflowIdFor, type RoomRouting } from '../routing/room-routing.js';
-import { sourceChangesSignal } from '../workflows/messages.js';
+import { deliverChangesUpdate } from '../workflows/messages.js';
 import { roomGroupWorkflow } from '../workflows/room-group.js';
 import type { RoomSignal } from './row-event.js';
 
-export class SignallerStoppedError extends Error {
-  override readonly name = 'SignallerStoppedError';
+export class SenderStoppedError extends Error {
+  override readonly name = 'SenderStoppedError';
 }
 
 /** Hands one batch to the workflow that serializes its rooms; rejects when it was not accepted. */
-export type SignalDelivery = (workflowId: string, changes: readonly SourceChange[]) => Promise<void>;
+export type ChangeDelivery = (workflowId: string, changes: readonly SourceChange[]) => Promise<void>;
 
-/** signalWithStart: the workflow starts on its first signal and takes every later one. */
-export function temporalDelivery(client: Client, taskQueue: string): SignalDelivery {
+/** Update-with-start: the workflow starts on its first delivery and takes every later one. */
+export function temporalDelivery(client: Client, taskQueue: string): ChangeDelivery {
   return async (workflowId, changes) => {
-    await client.workflow.signalWithStart(roomGroupWorkflow, {
-      workflowId,
-      taskQueue,
-      args: [{ group: workflowId }],
-      signal: sourceChangesSignal,
-      signalArgs: [[...changes]],
+    await client.workflow.executeUpdateWithStart(deliverChangesUpdate, {
+      args: [[...changes]],
+      startWorkflowOperation: new WithStartWorkflowOperation(roomGroupWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [{ group: workflowId }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
     });
   };
 }
 
-export interface RoomSignallerOptions {
-  readonly deliver: SignalDelivery;
+export interface ChangeSenderOptions {
+  readonly deliver: ChangeDelivery;
   readonly routing: RoomRouting;
-  /** Signals in flight at once, over all workflows. */
+  /** Deliveries in flight at once, over all workflows. */
   readonly maxInFlight: number;
-  /** Most changes in one signal. */
+  /** Most changes in one delivery. */
   readonly maxBatchChanges: number;
   /** Changes held unsent (queued or in flight) before `send` waits. */
   readonly maxQueuedChanges: number;
   /**
-   * Least time between two signals to one workflow. A quiet workflow is signalled at once;
-   * a busy one collects what arrives within the interval into one signal, which bounds
-   * signals and workflow tasks per second by the number of workflows, not the change rate.
+   * Least time between two deliveries to one workflow. A quiet workflow gets its change at
+   * once; a busy one collects what arrives within the interval into one delivery, which
+   * bounds deliveries and workflow tasks per second by the number of workflows, not the
+   * change rate.
    */
-  readonly minSignalIntervalMs?: number;
-  /** First pause before a failed signal is retried; doubles up to 5 s. */
+  readonly minSendIntervalMs?: number;
+  /** First pause before a failed delivery is retried; doubles up to 5 s. */
   readonly retryDelayMs?: number;
   readonly log: Logger;
 }
 
-/** Changes for one workflow that travel in one signal; settles when Temporal accepted it. */
+const slowDeliveryMs = 1_000;
+
+/** Changes for one workflow that travel in one delivery; settles when the workflow has taken it. */
 class Batch {
   readonly changes: SourceChange[] = [];
   readonly accepted: Promise<void>;
@@ -67,20 +72,20 @@ interface Outbox {
   /** Waiting batches in order; only the last one takes more changes. */
   readonly batches: Batch[];
   sending: boolean;
-  /** No signal to this workflow before this time (ms since epoch). */
+  /** No delivery to this workflow before this time (ms since epoch). */
   nextSendAt: number;
   timer: NodeJS.Timeout | null;
 }
 
 /**
- * Delivers changes to the workflows the routing names. Each
- * workflow has at most one signal in flight and gets at most one per
- * `minSignalIntervalMs`; changes for it that arrive meanwhile wait and travel together in
- * its next signal, so under load signals grow instead of multiplying. Signals to different workflows may overtake each other; the merge
- * restores log order. A failed delivery is retried until it is accepted or the
- * signaller stops, so nothing is acknowledged unsent.
+ * Delivers changes to the workflows the routing names. Each workflow has at most one
+ * delivery in flight and gets at most one per `minSendIntervalMs`; changes for it that
+ * arrive meanwhile wait and travel together in its next delivery, so under load
+ * deliveries grow instead of multiplying. Deliveries to different workflows may overtake
+ * each other; the merge restores log order. A failed delivery is retried until it is
+ * taken or the sender stops, so nothing is acknowledged undelivered.
  */
-export class RoomSignaller {
+export class ChangeSender {
   private readonly outboxes = new Map<string, Outbox>();
   /** Workflows with a batch waiting and nothing in flight, oldest first. */
   private readonly ready: string[] = [];
@@ -89,18 +94,18 @@ export class RoomSignaller {
   private readonly spaceWaiters: (() => void)[] = [];
   private stopped = false;
 
-  constructor(private readonly options: RoomSignallerOptions) {}
+  constructor(private readonly options: ChangeSenderOptions) {}
 
   /**
    * Queues the changes, waiting first while too many are held unsent. The returned
-   * promises settle when Temporal has accepted the signals that carry them.
+   * promises settle when the workflows have taken the deliveries that carry them.
    */
   async send(signals: readonly RoomSignal[]): Promise<Promise<void>[]> {
     while (this.held >= this.options.maxQueuedChanges) {
-      if (this.stopped) throw new SignallerStoppedError('signaller stopped');
+      if (this.stopped) throw new SenderStoppedError('sender stopped');
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
     }
-    if (this.stopped) throw new SignallerStoppedError('signaller stopped');
+    if (this.stopped) throw new SenderStoppedError('sender stopped');
     const joined = new Set<Promise<void>>();
     for (const { room, change } of signals) {
       const workflowId = roomWorkflowIdFor(this.options.routing, room);
@@ -112,7 +117,7 @@ export class RoomSignaller {
 
   stop(): void {
     this.stopped = true;
-    const error = new SignallerStoppedError('signaller stopped before Temporal accepted the signal');
+    const error = new SenderStoppedError('sender stopped before the workflow took the changes');
     for (const outbox of this.outboxes.values()) {
       if (outbox.timer) clearTimeout(outbox.timer);
       outbox.timer = null;
@@ -170,7 +175,7 @@ export class RoomSignaller {
       const batch = outbox?.batches[0];
       if (!outbox || !batch || outbox.sending) continue;
       outbox.sending = true;
-      outbox.nextSendAt = Date.now() + (this.options.minSignalIntervalMs ?? 0);
+      outbox.nextSendAt = Date.now() + (this.options.minSendIntervalMs ?? 0);
       this.inFlight += 1;
       void this.deliver(workflowId, batch).then(
         () => {
@@ -199,14 +204,18 @@ export class RoomSignaller {
 
   private async deliver(workflowId: string, batch: Batch): Promise<void> {
     let delayMs = this.options.retryDelayMs ?? 200;
+    const started = performance.now();
     for (let attempt = 1; ; attempt++) {
-      if (this.stopped) throw new SignallerStoppedError(`stopped before ${workflowId} accepted its signal`);
+      if (this.stopped) throw new SenderStoppedError(`stopped before ${workflowId} took its changes`);
       try {
         await this.options.deliver(workflowId, batch.changes);
+        const tookMs = performance.now() - started;
+        // Acknowledgement waits on this delivery, so a slow one shows as source lag: say where.
+        if (tookMs > slowDeliveryMs) this.options.log.warn('delivery taken slowly', { workflowId, changes: batch.changes.length, attempt, tookMs: Math.round(tookMs) });
         return;
       } catch (error) {
         if (attempt === 1 || attempt % 10 === 0) {
-          this.options.log.warn('signal not accepted, retrying', { workflowId, changes: batch.changes.length, attempt, error });
+          this.options.log.warn('delivery not taken, retrying', { workflowId, changes: batch.changes.length, attempt, error });
         }
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         delayMs = Math.min(delayMs * 2, 5_000);

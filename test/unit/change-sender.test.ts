@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { RoomSignaller, SignallerStoppedError, type SignalDelivery } from '../../src/cdc/room-signaller.js';
+import { ChangeSender, SenderStoppedError, type ChangeDelivery } from '../../src/cdc/change-sender.js';
 import type { RoomSignal } from '../../src/cdc/row-event.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { roomWorkflowIdFor, type RoomRouting } from '../../src/routing/room-routing.js';
 
-const log = createLogger('test.signaller');
+const log = createLogger('test.sender');
 
 function change(hotelCode: string, roomCode: string, sequence: number): RoomSignal {
   const position = `${sequence.toString(16).padStart(16, '0')}:00000001`;
@@ -21,7 +21,7 @@ function change(hotelCode: string, roomCode: string, sequence: number): RoomSign
 /** A delivery the test releases by hand, recording what each signal carried. */
 function manualDelivery() {
   const sent: { workflowId: string; positions: string[]; release: (error?: Error) => void }[] = [];
-  const deliver: SignalDelivery = (workflowId, changes) =>
+  const deliver: ChangeDelivery = (workflowId, changes) =>
     new Promise<void>((resolve, reject) => {
       sent.push({ workflowId, positions: changes.map((c) => c.position), release: (error) => (error ? reject(error) : resolve()) });
     });
@@ -32,15 +32,15 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 test('one signal in flight per workflow; what arrives meanwhile travels together next', async () => {
   const { sent, deliver } = manualDelivery();
-  const signaller = new RoomSignaller({ deliver, routing: { mode: 'per-hotel' }, maxInFlight: 8, maxBatchChanges: 100, maxQueuedChanges: 1_000, log });
-  const first = await signaller.send([change('H1', '1', 1)]);
+  const sender = new ChangeSender({ deliver, routing: { mode: 'per-hotel' }, maxInFlight: 8, maxBatchChanges: 100, maxQueuedChanges: 1_000, log });
+  const first = await sender.send([change('H1', '1', 1)]);
   await flush();
   assert.equal(sent.length, 1);
-  const second = await signaller.send([change('H1', '2', 2), change('H2', '1', 3)]);
-  const third = await signaller.send([change('H1', '1', 4)]);
+  const second = await sender.send([change('H1', '2', 2), change('H2', '1', 3)]);
+  const third = await sender.send([change('H1', '1', 4)]);
   await flush();
   assert.deepEqual(sent.map((s) => s.workflowId), ['hotel/H1', 'hotel/H2'], 'H2 is not held up by H1');
-  assert.equal(signaller.pending, 4);
+  assert.equal(sender.pending, 4);
   sent[0]?.release();
   await Promise.all(first);
   await flush();
@@ -48,12 +48,12 @@ test('one signal in flight per workflow; what arrives meanwhile travels together
   sent[1]?.release();
   sent[2]?.release();
   await Promise.all([...second, ...third]);
-  assert.equal(signaller.pending, 0);
+  assert.equal(sender.pending, 0);
 });
 
 test('a failed signal is retried until accepted, and its promise settles only then', async () => {
   let attempts = 0;
-  const signaller = new RoomSignaller({
+  const sender = new ChangeSender({
     deliver: async () => {
       attempts += 1;
       if (attempts < 3) throw new Error('server unavailable');
@@ -65,16 +65,16 @@ test('a failed signal is retried until accepted, and its promise settles only th
     retryDelayMs: 1,
     log: { ...log, warn: () => undefined },
   });
-  await Promise.all(await signaller.send([change('H', '1', 1)]));
+  await Promise.all(await sender.send([change('H', '1', 1)]));
   assert.equal(attempts, 3);
 });
 
 test('send waits while too many changes are held, and stop rejects what was never sent', async () => {
   const { sent, deliver } = manualDelivery();
-  const signaller = new RoomSignaller({ deliver, routing: { mode: 'per-room' }, maxInFlight: 1, maxBatchChanges: 10, maxQueuedChanges: 2, log });
-  const inFlight = await signaller.send([change('H', '1', 1), change('H', '2', 2)]);
+  const sender = new ChangeSender({ deliver, routing: { mode: 'per-room' }, maxInFlight: 1, maxBatchChanges: 10, maxQueuedChanges: 2, log });
+  const inFlight = await sender.send([change('H', '1', 1), change('H', '2', 2)]);
   let admitted = false;
-  const blocked = signaller.send([change('H', '3', 3)]).then((promises) => {
+  const blocked = sender.send([change('H', '3', 3)]).then((promises) => {
     admitted = true;
     return promises;
   });
@@ -86,10 +86,10 @@ test('send waits while too many changes are held, and stop rejects what was neve
   await flush();
   assert.equal(admitted, true, 'room again once the first signal was accepted');
   const waiting = await blocked;
-  signaller.stop();
+  sender.stop();
   sent.at(-1)?.release();
   const outcomes = await Promise.allSettled([...inFlight, ...waiting]);
-  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof SignallerStoppedError), 'unsent changes are rejected, never reported as sent');
+  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof SenderStoppedError), 'unsent changes are rejected, never reported as sent');
 });
 
 test('property: every change is delivered exactly once, to its routed workflow, in its send order per workflow', async () => {
@@ -101,7 +101,7 @@ test('property: every change is delivered exactly once, to its routed workflow, 
       fc.integer({ min: 1, max: 5 }),
       async (calls, maxInFlight, maxBatchChanges) => {
         const delivered: { workflowId: string; positions: string[] }[] = [];
-        const signaller = new RoomSignaller({
+        const sender = new ChangeSender({
           deliver: async (workflowId, changes) => {
             await new Promise((resolve) => setImmediate(resolve));
             delivered.push({ workflowId, positions: changes.map((c) => c.position) });
@@ -121,7 +121,7 @@ test('property: every change is delivered exactly once, to its routed workflow, 
             const id = roomWorkflowIdFor(routing, signal.room);
             expected.set(id, [...(expected.get(id) ?? []), signal.change.position]);
           }
-          all.push(...(await signaller.send(signals)));
+          all.push(...(await sender.send(signals)));
         }
         await Promise.all(all);
         const actual = new Map<string, string[]>();
@@ -130,7 +130,7 @@ test('property: every change is delivered exactly once, to its routed workflow, 
           actual.set(workflowId, [...(actual.get(workflowId) ?? []), ...positions]);
         }
         assert.deepEqual(actual, expected);
-        assert.equal(signaller.pending, 0);
+        assert.equal(sender.pending, 0);
       },
     ),
     { numRuns: 150 },
@@ -139,7 +139,7 @@ test('property: every change is delivered exactly once, to its routed workflow, 
 
 test('a busy workflow gets at most one signal per interval; a quiet one is signalled at once', async () => {
   const sentAt: { workflowId: string; at: number; changes: number }[] = [];
-  const signaller = new RoomSignaller({
+  const sender = new ChangeSender({
     deliver: async (workflowId, changes) => {
       sentAt.push({ workflowId, at: performance.now(), changes: changes.length });
     },
@@ -147,15 +147,15 @@ test('a busy workflow gets at most one signal per interval; a quiet one is signa
     maxInFlight: 8,
     maxBatchChanges: 1_000,
     maxQueuedChanges: 10_000,
-    minSignalIntervalMs: 60,
+    minSendIntervalMs: 60,
     log,
   });
   const started = performance.now();
   const all: Promise<void>[] = [];
   // H1 gets a change every 5 ms for 200 ms; H2 one change, late.
   for (let i = 0; i < 40; i++) {
-    all.push(...(await signaller.send([change('H1', String(i % 4), i + 1)])));
-    if (i === 30) all.push(...(await signaller.send([change('H2', '1', 100)])));
+    all.push(...(await sender.send([change('H1', String(i % 4), i + 1)])));
+    if (i === 30) all.push(...(await sender.send([change('H2', '1', 100)])));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await Promise.all(all);

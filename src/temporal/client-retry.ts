@@ -1,0 +1,39 @@
+import { defaultGrpcRetryOptions, isRetryableError, makeGrpcRetryInterceptor, type GrpcRetryOptions } from '@temporalio/client';
+
+type StatusObject = Parameters<GrpcRetryOptions['delayFunction']>[1];
+
+/** gRPC status code 8 (the client's own grpc-js is not a dependency of ours). */
+const resourceExhausted = 8;
+
+/** What a retried call reports: enough to tell a busy workflow from an unreachable server. */
+export type RetryObserver = (attempt: number, status: StatusObject, delayMs: number) => void;
+
+const busyInitialMs = 50;
+const busyMaxMs = 1_000;
+
+/**
+ * The client's default retries, except RESOURCE_EXHAUSTED. The SDK backs that off from
+ * 1 s up to 5 s, for namespace rate limits; the server also answers it for a busy
+ * workflow (its lock held while a continue-as-new is persisted), which clears within
+ * milliseconds. Measured on the dev server: signals to a partition workflow waited 4.7
+ * and 9.8 s (two and three default back-offs) at each hand-over, and acknowledgement,
+ * hence source lag, waited with them.
+ */
+export function signalFriendlyRetryOptions(observe?: RetryObserver): GrpcRetryOptions {
+  const defaults = defaultGrpcRetryOptions();
+  return {
+    retryableDecider: (attempt, status) => attempt < 12 && isRetryableError(status),
+    delayFunction: (attempt, status) => {
+      const delayMs =
+        status.code === resourceExhausted
+          ? Math.min(busyMaxMs, busyInitialMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4)
+          : defaults.delayFunction(attempt, status);
+      observe?.(attempt, status, delayMs);
+      return delayMs;
+    },
+  };
+}
+
+export function signalFriendlyRetryInterceptor(observe?: RetryObserver) {
+  return makeGrpcRetryInterceptor(signalFriendlyRetryOptions(observe));
+}
