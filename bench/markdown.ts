@@ -14,7 +14,7 @@ export function summaryMarkdown(summary: BenchSummary, svgName: string): string 
     `Workload: ${o.rooms} rooms in ${o.hotels} hotels, both sources; ${Math.round(o.legacyShare * 100)}% of changes to legacy; ` +
       `${Math.round(o.conflictShare * 100)}% make the sources disagree; ${Math.round(o.skew * 100)}% go to the ${Math.round(o.hotRoomShare * 100)}% hot rooms; ` +
       `fixed rate ${o.rate}/s for ${o.durationS}s; ramp ${o.ramp.join(', ')}/s, ${o.stepS}s steps (steady window after ${o.warmupS}s); ` +
-      `hold ${o.holdS}s; seed ${o.seed}. Wall time ${summary.wall_s}s.`,
+      `hold ${o.holdS}s; seed ${o.seed}. Our routing: ${summary.routing}. Wall time ${summary.wall_s}s.`,
     '',
     '## Targets',
     '',
@@ -28,11 +28,11 @@ export function summaryMarkdown(summary: BenchSummary, svgName: string): string 
     '',
     ...(summary.workflows
       ? [
-          '## Memory with many room workflows open',
+          '## Memory with many rooms',
           '',
-          `${summary.workflows.opened} more rooms were inserted into legacy (50 per transaction, at most 200 not yet reflected), each opening its room workflow: all ${summary.workflows.touched} rooms were reflected after ${summary.workflows.opening_s}s ` +
-            `(${summary.workflows.opened_per_s} workflows opened per second). With ${summary.workflows.open_room_workflows ?? '?'} room workflows open, the worker\'s RSS was ${summary.workflows.worker_rss_mib} MiB ` +
-            `(peak ${summary.workflows.worker_hwm_mib} MiB) and the Temporal server\'s ${summary.workflows.temporal_rss_mib} MiB. CPU per opened workflow (ms): ${JSON.stringify(summary.workflows.cpu_ms_per_opened_workflow)}.`,
+          `${summary.workflows.opened} more rooms were inserted into legacy (50 per transaction, at most 200 not yet reflected); under per-room routing each opens its own workflow. All ${summary.workflows.touched} rooms were reflected after ${summary.workflows.opening_s}s ` +
+            `(${summary.workflows.opened_per_s} rooms per second). With ${summary.workflows.open_room_workflows ?? '?'} workflows open (routing ${summary.routing}), the worker\'s RSS was ${summary.workflows.worker_rss_mib} MiB ` +
+            `(peak over the whole run ${summary.workflows.worker_hwm_mib} MiB) and the Temporal server\'s ${summary.workflows.temporal_rss_mib} MiB. CPU per added room (ms): ${JSON.stringify(summary.workflows.cpu_ms_per_opened_workflow)}.`,
         ]
       : []),
     '',
