@@ -21,6 +21,8 @@ const source = required('BASELINE_SOURCE') === 'cloud' ? 'cloud' : 'legacy';
 const sourceUrl = required('BASELINE_SOURCE_URL');
 const unifiedUrl = required('BASELINE_UNIFIED_URL');
 const concurrency = Number(process.env['BASELINE_CONCURRENCY'] ?? 8);
+/** Set on a restart (the drain phase): resume the slot and what it kept, instead of starting fresh. */
+const resumeSlot = process.env['BASELINE_RESUME_SLOT'] === '1';
 const slotName = baselineSlotName(source);
 const publicationName = baselinePublication;
 const roomTable = source === 'legacy' ? 'public.htl_room_inv' : 'public.room_inventory';
@@ -60,6 +62,10 @@ function mapRow(row: Record<string, unknown>, properties: Map<string, string>): 
 async function prepareSlot(): Promise<void> {
   const { rows } = await sourcePool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publicationName]);
   if (rows.length === 0) await sourcePool.query(`CREATE PUBLICATION ${publicationName} FOR TABLE ${roomTable}`);
+  if (resumeSlot) {
+    const existing = await sourcePool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
+    if (existing.rows.length > 0) return;
+  }
   await sourcePool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
   // A new slot starts at the current WAL position: only load written from now on is replayed.
   await sourcePool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slotName]);

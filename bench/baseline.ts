@@ -20,13 +20,15 @@ export class Baseline {
   }
 
   /** Starts both consumers and waits until each streams from its own slot. */
-  async start(admin: pg.Pool): Promise<void> {
+  /** `resume`: keep each slot and what it holds (the drain phase); otherwise start from the current WAL position. */
+  async start(admin: pg.Pool, { resume = false } = {}): Promise<void> {
     for (const source of ['legacy', 'cloud'] as const) {
       const env = {
         BASELINE_SOURCE: source,
         BASELINE_SOURCE_URL: databaseUrl(source),
         BASELINE_UNIFIED_URL: databaseUrl('unified'),
         BASELINE_CONCURRENCY: String(this.concurrency),
+        BASELINE_RESUME_SLOT: resume ? '1' : '0',
       };
       const consumer = ChildService.start(`baseline ${source}`, ['bench/baseline-consumer.ts'], env, join(benchDataDir, `baseline-${source}.log`));
       this.consumers.set(source, consumer);

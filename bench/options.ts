@@ -28,6 +28,8 @@ export interface BenchOptions {
   readonly holdS: number;
   /** Seconds with no load, to measure each design's idle CPU. */
   readonly idleS: number;
+  /** Changes written while the consumers are stopped, then timed as they drain; 0 skips. */
+  readonly drainChanges: number;
   /** Room workflows open for the memory figure; 0 skips that phase. */
   readonly workflows: number;
   readonly baseline: boolean;
@@ -66,6 +68,7 @@ const usage = `npm run bench -- [options]
   --warmup S             seconds of each step before its steady window (default 7)
   --hold S               seconds at the highest sustained rate (default 120; --quick 0: use the ramp step)
   --idle S               seconds of no load to measure idle CPU (default 15)
+  --drain N              changes written with the consumers stopped, then timed as they drain (default 20000; --quick 3000; 0 skips)
   --workflows N          grow to this many rooms (each opens its room's workflow in per-room routing) and read the worker's memory (default 10000; 0 skips)
   --no-baseline          skip the naive baseline
   --baseline-concurrency N  upserts in flight per source in the baseline (default 8)
@@ -125,6 +128,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       warmup: { type: 'string' },
       hold: { type: 'string' },
       workflows: { type: 'string' },
+      drain: { type: 'string' },
       idle: { type: 'string' },
       'no-baseline': { type: 'boolean', default: false },
       'baseline-concurrency': { type: 'string' },
@@ -161,6 +165,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     warmupS: number(values.warmup, quick ? 3 : 7, 'warmup', { min: 0 }),
     holdS: number(values.hold, quick ? 0 : 120, 'hold', { min: 0 }),
     idleS: number(values.idle, quick ? 5 : 15, 'idle', { min: 1 }),
+    drainChanges: number(values.drain, quick ? 3_000 : 20_000, 'drain', { min: 0, max: 1_000_000 }),
     workflows: number(values.workflows, quick ? 0 : 10_000, 'workflows', { min: 0 }),
     baseline: !values['no-baseline'],
     baselineConcurrency: number(values['baseline-concurrency'], 8, 'baseline-concurrency', { min: 1, max: 64 }),

@@ -150,7 +150,13 @@ export class OurPipeline {
     }
   }
 
-  /** Connectors first (they signal), then the worker, then Temporal. */
+  /** The connectors alone (the drain phase): their slots keep what is written meanwhile. */
+  async stopConnectors(): Promise<void> {
+    for (const connector of this.connectors.values()) await connector.stop();
+    this.connectors.clear();
+  }
+
+  /** Connectors first (they deliver), then the worker, then Temporal. */
   async stop(): Promise<void> {
     for (const connector of this.connectors.values()) await connector.stop();
     this.connectors.clear();

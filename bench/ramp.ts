@@ -3,7 +3,7 @@ import { say } from './progress.js';
 import type { StepResult } from './results.js';
 import { runStep, type StepRig, type StepSpec } from './step.js';
 
-export type StepFactory = (target: Target, phase: 'fixed' | 'ramp' | 'hold', rate: number) => StepSpec;
+export type StepFactory = (target: Target, phase: 'fixed' | 'ramp' | 'hold' | 'drain', rate: number) => StepSpec;
 
 export function describeStep(result: StepResult): string {
   const { latency } = result;

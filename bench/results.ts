@@ -2,7 +2,7 @@ import type { Target } from './applied-feed.js';
 import type { ComponentName } from './monitor.js';
 import type { LatencySummary } from './stats.js';
 
-export type PhaseKind = 'fixed' | 'ramp' | 'hold' | 'memory';
+export type PhaseKind = 'fixed' | 'ramp' | 'hold' | 'memory' | 'drain';
 
 export interface TimelinePoint {
   /** Seconds since the step's first change. */

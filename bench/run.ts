@@ -1,5 +1,6 @@
 // `npm run bench`: end-to-end latency, sustained throughput and cost of room-sync,
 // next to the naive design, in one run on the bench's own databases and Temporal server.
+import { runDrain, waitForActiveSlots, type DrainResult } from './drain.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -152,6 +153,18 @@ async function bench(options: BenchOptions): Promise<void> {
     await settle();
     const oursRamp = await runRamp(rig, 'ours', options.ramp, makeStep, settle);
     const oursHolds = options.holdS > 0 ? await runHolds(rig, oursRamp, makeStep, settle) : [];
+    const oursDrain =
+      options.drainChanges > 0
+        ? await runDrain(rig, makeStep, 'ours', options.drainChanges, {
+            stop: () => pipeline.stopConnectors(),
+            start: async () => {
+              await pipeline.startConnectors(unified, options.rooms);
+              await waitForActiveSlots(admin, rig.slotPrefix.ours, 2);
+              monitor.track('connectors', pipeline.connectorPids);
+            },
+          })
+        : null;
+    if (oursDrain) await settle();
     let memory: MemoryResult | null = null;
     if (options.workflows > 0) {
       memory = await runMemoryPhase({ monitor, pipeline, catalog, legacy: sources.legacy, unified, components: rig.components.ours }, options.workflows, 1_200);
@@ -165,6 +178,7 @@ async function bench(options: BenchOptions): Promise<void> {
     // The naive baseline, on the same sources, the same generator and the same step seeds.
     let baselineFixed: StepResult | null = null;
     let baselineRamp: StepResult[] = [];
+    let baselineDrain: DrainResult | null = null;
     if (options.baseline) {
       await baseline.start(admin);
       monitor.track('baseline', baseline.pids);
@@ -179,6 +193,16 @@ async function bench(options: BenchOptions): Promise<void> {
       const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? 0;
       const start = Math.max(oursMax, options.rate);
       baselineRamp = await runDoublingRamp(rig, 'baseline', start, Math.max(6_400, 2 * (options.ramp.at(-1) ?? 0)), options.quick ? 1 : 2, makeStep, settle);
+      if (options.drainChanges > 0) {
+        await settle();
+        baselineDrain = await runDrain(rig, makeStep, 'baseline', options.drainChanges, {
+          stop: () => baseline.stop(),
+          start: async () => {
+            await baseline.start(admin, { resume: true });
+            monitor.track('baseline', baseline.pids);
+          },
+        });
+      }
       await monitor.snapshot();
       await baseline.stop();
       monitor.track('baseline', []);
@@ -192,6 +216,7 @@ async function bench(options: BenchOptions): Promise<void> {
       ours: { fixed: oursFixed, ramp: oursRamp, holds: oursHolds },
       baseline: options.baseline ? { fixed: baselineFixed, ramp: baselineRamp, holds: [] } : null,
       memory,
+      drain: { ours: oursDrain, baseline: baselineDrain },
       idle: rig.idle,
       peaksKiB: { ...oursPeaks, baseline: monitor.memory('baseline').peakKiB },
     });

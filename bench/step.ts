@@ -18,6 +18,8 @@ export interface StepSpec {
   readonly maxWrites?: number;
   /** How long to wait, after the load, for every change to be reflected. */
   readonly drainTimeoutS: number;
+  /** Runs when the load has ended, before the drain is timed (the drain phase starts its consumers here). */
+  readonly onLoadEnd?: () => Promise<void>;
 }
 
 export interface StepRig {
@@ -70,6 +72,7 @@ export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult>
   let loadEnd;
   try {
     run = await rig.generator.run(spec.plan, { rate: spec.rate, seconds: spec.seconds, ...(spec.maxWrites === undefined ? {} : { maxWrites: spec.maxWrites }) });
+    await spec.onLoadEnd?.();
     loadEnd = await rig.monitor.snapshot();
     const drainStarted = Date.now();
     while (matcher.pending > 0 && Date.now() - drainStarted < spec.drainTimeoutS * 1000) await sleep(100);

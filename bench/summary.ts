@@ -2,6 +2,7 @@ import { defaultRoomRouting, describeRouting } from '../src/routing/room-routing
 import type { BenchOptions } from './options.js';
 import { highestSustained } from './ramp.js';
 import type { IdleCost } from './step.js';
+import type { DrainResult } from './drain.js';
 import type { DesignSummary, MachineInfo, MemoryResult, StepResult, TargetCheck } from './results.js';
 
 export interface DesignRuns {
@@ -18,6 +19,7 @@ export interface ReportInput {
   readonly ours: DesignRuns;
   readonly baseline: DesignRuns | null;
   readonly memory: MemoryResult | null;
+  readonly drain: { readonly ours: DrainResult | null; readonly baseline: DrainResult | null };
   readonly idle: Partial<Record<'ours' | 'baseline', IdleCost>>;
   readonly peaksKiB: Readonly<Record<'worker' | 'connectors' | 'temporal' | 'baseline', number>>;
 }
@@ -71,7 +73,7 @@ function cost(step: StepResult | null) {
   };
 }
 
-function targets(input: ReportInput, ours: DesignSummary, baseline: DesignSummary | null, throughputRatio: number | null): TargetCheck[] {
+function targets(input: ReportInput, ours: DesignSummary, baseline: DesignSummary | null, throughputRatio: number | null, drainRatio: number | null): TargetCheck[] {
   const { options, memory } = input;
   const fixed = ours.fixed;
   const standardFixed = options.rate === 100 && options.rooms === 2000;
@@ -94,10 +96,18 @@ function targets(input: ReportInput, ours: DesignSummary, baseline: DesignSummar
     {
       target: 'maximum sustained throughput >= 25% of the naive baseline',
       measured: baseline
-        ? `${ours.max_sustained_per_s ?? 0}/s vs ${baseline.max_sustained_per_s ?? 0}/s${baseline.max_is_lower_bound ? ' (a lower bound: the baseline kept up with all the generator could offer)' : ''} = ${throughputRatio ?? '?'}`
+        ? `ramp: ${ours.max_sustained_per_s ?? 0}/s vs ${baseline.max_sustained_per_s ?? 0}/s${baseline.max_is_lower_bound ? ' (a lower bound: the baseline kept up with all the generator could offer)' : ''} = ${throughputRatio ?? '?'}` +
+          (input.drain.ours && input.drain.baseline ? `; drain of ${input.drain.ours.changes} queued changes: ${input.drain.ours.per_s}/s vs ${input.drain.baseline.per_s}/s = ${drainRatio ?? '?'}` : '')
         : 'baseline not run',
-      // A baseline that never fell behind gives only a lower bound: a ratio at or above 25% is then unproven.
-      met: throughputRatio === null ? null : throughputRatio < 0.25 ? false : baseline?.max_is_lower_bound ? null : true,
+      // A baseline that never fell behind gives only a lower bound; then the drain, which the generator does not cap, decides.
+      met:
+        throughputRatio !== null && !baseline?.max_is_lower_bound
+          ? throughputRatio >= 0.25
+          : drainRatio !== null
+            ? drainRatio >= 0.25
+            : throughputRatio !== null && throughputRatio < 0.25
+              ? false
+              : null,
     },
     {
       target: 'worker RSS <= 512 MiB with 10,000 room workflows open',
@@ -120,6 +130,7 @@ export function buildSummary(input: ReportInput) {
   const baseline = input.baseline ? summarizeDesign(input.baseline) : null;
   const fixed = ours.fixed?.latency;
   const throughputRatio = ratio(ours.max_sustained_per_s, baseline?.max_sustained_per_s);
+  const drainRatio = ratio(input.drain.ours?.per_s, input.drain.baseline?.per_s);
   return {
     routing: routingOf(input.options),
     rate_target: input.options.rate,
@@ -146,6 +157,7 @@ export function buildSummary(input: ReportInput) {
         }
       : null,
     throughput_ratio_to_baseline: throughputRatio,
+    drain: { ours: input.drain.ours, baseline: input.drain.baseline, throughput_ratio_to_baseline: drainRatio },
     latency_ratio_to_baseline: {
       p50_fixed: ratio(fixed?.p50_ms, baseline?.fixed?.latency.p50_ms),
       p99_fixed: ratio(fixed?.p99_ms, baseline?.fixed?.latency.p99_ms),
@@ -173,7 +185,7 @@ export function buildSummary(input: ReportInput) {
       baseline_fixed: cost(baseline?.fixed ?? null),
       baseline_at_max: cost(baseline?.at_max ?? null),
     },
-    targets: targets(input, ours, baseline, throughputRatio),
+    targets: targets(input, ours, baseline, throughputRatio, drainRatio),
     machine: input.machine,
     options: input.options,
     started_at: input.startedAt.toISOString(),

@@ -17,13 +17,14 @@ export function headlineRows(summary: BenchSummary): string[][] {
     [`p99 at ${summary.rate_target}/s (ms)`, show(summary.p99_ms), show(b?.p99_ms_fixed), ratio(summary.p99_ms, b?.p99_ms_fixed)],
     [`max at ${summary.rate_target}/s (ms)`, show(summary.max_ms), show(b?.max_ms_fixed), ratio(summary.max_ms, b?.max_ms_fixed)],
     ['max sustained (changes/s)', show(summary.max_sustained_per_s), `${b?.max_is_lower_bound ? '>=' : ''}${show(b?.max_sustained_per_s)}`, show(summary.throughput_ratio_to_baseline)],
+    [`drain of ${summary.drain.ours?.changes ?? '-'} queued changes (changes/s)`, show(summary.drain.ours?.per_s), show(summary.drain.baseline?.per_s), show(summary.drain.throughput_ratio_to_baseline)],
     ['p99 at max sustained (ms)', show(summary.p99_ms_at_max), show(b?.p99_ms), ratio(summary.p99_ms_at_max, b?.p99_ms)],
     ['backlog growing at max', String(summary.backlog_growing), b ? 'false' : '-', ''],
     [`CPU ms/change at ${summary.rate_target}/s (pipeline + its Postgres)`, show(totalCpuMsPerChange(fixedOurs)), show(totalCpuMsPerChange(fixedBaseline)), ratio(totalCpuMsPerChange(fixedOurs), totalCpuMsPerChange(fixedBaseline))],
     ['CPU ms/change at max (pipeline + its Postgres)', show(costOurs?.pipeline_cpu_ms_per_change), show(costBaseline?.pipeline_cpu_ms_per_change), ratio(costOurs?.pipeline_cpu_ms_per_change, costBaseline?.pipeline_cpu_ms_per_change)],
     ['unified DB transactions/change at max', show(costOurs?.unified_xacts_per_change), show(costBaseline?.unified_xacts_per_change), ratio(costOurs?.unified_xacts_per_change, costBaseline?.unified_xacts_per_change)],
     ['peak RSS MiB: worker / connectors / Temporal', `${show(summary.peak_rss_mib.worker)} / ${show(summary.peak_rss_mib.connectors)} / ${show(summary.peak_rss_mib.temporal)}`, show(b?.peak_rss_mib), ''],
-    [`worker RSS MiB with ${summary.workflows?.open_room_workflows ?? summary.workflows?.touched ?? '-'} workflows open`, show(summary.workflows?.worker_rss_mib), '', ''],
+    [`worker RSS MiB, ${summary.workflows?.touched ?? '-'} rooms in ${summary.workflows?.open_room_workflows ?? '-'} workflows`, show(summary.workflows?.worker_rss_mib), '', ''],
   ];
 }
 
