@@ -191,7 +191,8 @@ async function bench(options: BenchOptions): Promise<void> {
       await settle();
       // Doubling from the fixed rate (or our maximum, if higher), then bisections between the last sustained and first failed rates.
       const oursMax = (highestSustained(oursHolds) ?? highestSustained(oursRamp))?.offered_per_s ?? 0;
-      const start = Math.max(oursMax, options.rate);
+      // From half our maximum: a first step the generator cannot quite offer would leave the baseline with no sustained step at all.
+      const start = Math.max(Math.round(oursMax / 2), options.rate);
       baselineRamp = await runDoublingRamp(rig, 'baseline', start, Math.max(6_400, 2 * (options.ramp.at(-1) ?? 0)), options.quick ? 1 : 2, makeStep, settle);
       if (options.drainChanges > 0) {
         await settle();

@@ -129,8 +129,11 @@ export function buildSummary(input: ReportInput) {
   const ours = summarizeDesign(input.ours);
   const baseline = input.baseline ? summarizeDesign(input.baseline) : null;
   const fixed = ours.fixed?.latency;
-  const throughputRatio = ratio(ours.max_sustained_per_s, baseline?.max_sustained_per_s);
+  const rampRatio = ratio(ours.max_sustained_per_s, baseline?.max_sustained_per_s);
   const drainRatio = ratio(input.drain.ours?.per_s, input.drain.baseline?.per_s);
+  // The ramp's maxima compare the designs only when the baseline, not the generator, capped its ramp.
+  const rampDecides = rampRatio !== null && baseline?.max_is_lower_bound === false;
+  const throughputRatio = rampDecides || drainRatio === null ? rampRatio : drainRatio;
   return {
     routing: routingOf(input.options),
     rate_target: input.options.rate,
@@ -157,6 +160,8 @@ export function buildSummary(input: ReportInput) {
         }
       : null,
     throughput_ratio_to_baseline: throughputRatio,
+    /** Which maxima the ratio compares: the ramp's, or (the generator capping the ramp) the drain's. */
+    throughput_ratio_basis: rampDecides || drainRatio === null ? 'ramp' : 'drain',
     drain: { ours: input.drain.ours, baseline: input.drain.baseline, throughput_ratio_to_baseline: drainRatio },
     latency_ratio_to_baseline: {
       p50_fixed: ratio(fixed?.p50_ms, baseline?.fixed?.latency.p50_ms),
@@ -185,7 +190,7 @@ export function buildSummary(input: ReportInput) {
       baseline_fixed: cost(baseline?.fixed ?? null),
       baseline_at_max: cost(baseline?.at_max ?? null),
     },
-    targets: targets(input, ours, baseline, throughputRatio, drainRatio),
+    targets: targets(input, ours, baseline, rampRatio, drainRatio),
     machine: input.machine,
     options: input.options,
     started_at: input.startedAt.toISOString(),
