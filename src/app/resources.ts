@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/env.js';
 import { createPool, createUnifiedDb } from '../db/connect.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { SourceName } from '../domain/room.js';
-import { signalFriendlyRetryInterceptor, type RetryObserver } from '../temporal/client-retry.js';
+import { busyWorkflowRetryInterceptor, type RetryObserver } from '../temporal/client-retry.js';
 
 /**
  * The process's shared connections, made on first use and closed together: one pool
@@ -46,7 +46,7 @@ export class Resources {
     if (!this.temporalClient) {
       this.clientConnection = await Connection.connect({
         address: this.config.TEMPORAL_ADDRESS,
-        interceptors: [signalFriendlyRetryInterceptor(this.onRetry)],
+        interceptors: [busyWorkflowRetryInterceptor(this.onRetry)],
       });
       this.temporalClient = new Client({ connection: this.clientConnection, namespace: this.config.TEMPORAL_NAMESPACE });
     }

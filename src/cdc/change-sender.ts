@@ -100,14 +100,14 @@ export class ChangeSender {
    * Queues the changes, waiting first while too many are held unsent. The returned
    * promises settle when the workflows have taken the deliveries that carry them.
    */
-  async send(signals: readonly RoomSignal[]): Promise<Promise<void>[]> {
+  async send(changes: readonly RoomSignal[]): Promise<Promise<void>[]> {
     while (this.held >= this.options.maxQueuedChanges) {
       if (this.stopped) throw new SenderStoppedError('sender stopped');
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
     }
     if (this.stopped) throw new SenderStoppedError('sender stopped');
     const joined = new Set<Promise<void>>();
-    for (const { room, change } of signals) {
+    for (const { room, change } of changes) {
       const workflowId = roomWorkflowIdFor(this.options.routing, room);
       joined.add(this.enqueue(workflowId, change));
     }

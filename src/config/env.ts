@@ -70,7 +70,7 @@ export const envSchema = z
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   /** Prometheus metrics on the worker; 0 turns the endpoint off. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
-  /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history when signalled. */
+  /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history on their next delivery. */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
 })
   .superRefine((config, context) => {

@@ -13,13 +13,13 @@ const busyMaxMs = 1_000;
 
 /**
  * The client's default retries, except RESOURCE_EXHAUSTED. The SDK backs that off from
- * 1 s up to 5 s, for namespace rate limits; the server also answers it for a busy
- * workflow (its lock held while a continue-as-new is persisted), which clears within
- * milliseconds. Measured on the dev server: signals to a partition workflow waited 4.7
- * and 9.8 s (two and three default back-offs) at each hand-over, and acknowledgement,
- * hence source lag, waited with them.
+ * 1 s up to 5 s, meant for namespace rate limits; the server also answers it ("workflow
+ * is closing") to calls that reach a workflow in the middle of continuing as new, which
+ * clears as soon as the new run exists. Measured on the dev server: deliveries to a
+ * partition workflow waited 4.7 and 9.8 s (two and three default back-offs) at a
+ * hand-over, and acknowledgement, hence source lag, waited with them.
  */
-export function signalFriendlyRetryOptions(observe?: RetryObserver): GrpcRetryOptions {
+export function busyWorkflowRetryOptions(observe?: RetryObserver): GrpcRetryOptions {
   const defaults = defaultGrpcRetryOptions();
   return {
     retryableDecider: (attempt, status) => attempt < 12 && isRetryableError(status),
@@ -34,6 +34,6 @@ export function signalFriendlyRetryOptions(observe?: RetryObserver): GrpcRetryOp
   };
 }
 
-export function signalFriendlyRetryInterceptor(observe?: RetryObserver) {
-  return makeGrpcRetryInterceptor(signalFriendlyRetryOptions(observe));
+export function busyWorkflowRetryInterceptor(observe?: RetryObserver) {
+  return makeGrpcRetryInterceptor(busyWorkflowRetryOptions(observe));
 }

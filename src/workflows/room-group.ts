@@ -2,12 +2,13 @@ import { allHandlersFinished, condition, continueAsNew, proxyLocalActivities, se
 import type { createActivities } from '../activities/index.js';
 import type { RoomView } from '../activities/apply-room-changes.js';
 import type { SourceChange } from '../mapping/change.js';
+import { isNewer } from '../domain/position.js';
 import { roomKeyText, type SourceName } from '../domain/room.js';
 import { deliverChangesUpdate, roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from './messages.js';
 
 /**
  * The apply step runs as a local activity: in the worker, inside the workflow task that
- * received the signals, so a batch costs one workflow task and no activity task. Its
+ * took the deliveries, so a batch costs one workflow task and no activity task. Its
  * result (each room's merged row) is recorded in history as a marker.
  */
 const { applyRoomChanges } = proxyLocalActivities<ReturnType<typeof createActivities>>({
@@ -18,7 +19,7 @@ const { applyRoomChanges } = proxyLocalActivities<ReturnType<typeof createActivi
 export interface RoomGroupWorkflowInput {
   /** The routing's name for the rooms this workflow serializes, e.g. `rooms/partition-2-of-4`. */
   readonly group: string;
-  /** Carried across continue-as-new so no signal is lost. */
+  /** Carried across continue-as-new so no delivered change is lost. */
   readonly pending?: readonly SourceChange[];
   /** The highest position applied per source so far, carried across continue-as-new. */
   readonly lastPositions?: Readonly<Record<SourceName, string | null>>;
@@ -35,10 +36,8 @@ const defaultMaxBatchesPerRun = 200;
 /** Bounds one apply transaction and the result recorded in history (a merged row per room, about 0.4 kB each). */
 const maxChangesPerApply = 1_000;
 
-function newer(a: string | null, b: string | null): string | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return a > b ? a : b;
+function later(stored: string | null, candidate: string | null): string | null {
+  return candidate !== null && isNewer(candidate, stored) ? candidate : stored;
 }
 
 /**
@@ -84,8 +83,8 @@ export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<
     for (const { room, view } of result.rooms) {
       views.set(room, view);
       lastPositions = {
-        legacy: newer(lastPositions.legacy, view.lastPositions.legacy),
-        cloud: newer(lastPositions.cloud, view.lastPositions.cloud),
+        legacy: later(lastPositions.legacy, view.lastPositions.legacy),
+        cloud: later(lastPositions.cloud, view.lastPositions.cloud),
       };
     }
     batchesApplied += 1;

@@ -9,6 +9,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from '../../src/workflows/messages.js';
 import { roomGroupWorkflow } from '../../src/workflows/room-group.js';
+import { temporalDelivery } from '../../src/cdc/change-sender.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 
 let env: TestWorkflowEnvironment;
@@ -263,4 +264,38 @@ test('a room-group workflow continues as new without losing a signal, and its qu
   const stored = await roomState('IDEM2', '777');
   assert.equal(stored.unified?.availability, 11);
   assert.equal(stored.unified?.rate_minor, '2011');
+});
+
+test('deliveries as updates (as the connectors send them) land on the next run when one arrives during continue-as-new', async () => {
+  const room = { hotelCode: 'IDEM2', roomCode: '888' };
+  const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
+  const changes = Array.from({ length: 16 }, (_, index) =>
+    index % 2 === 0
+      ? legacyChange('IDEM2', '888', `00000000050000${String(index).padStart(2, '0')}:00000001`, { rateMinor: 3000 + index, availability: index, roomType: 'twin' })
+      : cloudChange('IDEM2', '888', `00000000050000${String(index).padStart(2, '0')}:00000001`, { rateMinor: 4000 + index, currency: 'JPY', availability: index, roomType: 'twin' }),
+  );
+  const [first, ...rest] = changes;
+  assert.ok(first);
+  // Started with a tiny run length; the deliveries then find it running (USE_EXISTING) and keep it handing over.
+  const started = await env.client.workflow.signalWithStart(roomGroupWorkflow, {
+    workflowId,
+    taskQueue: pipeline.taskQueue,
+    args: [{ group: workflowId, maxBatchesPerRun: 2 }],
+    signal: sourceChangesSignal,
+    signalArgs: [[first]],
+  });
+  const deliver = temporalDelivery(env.client, pipeline.taskQueue);
+  // Two at a time, as the two connectors do, so deliveries keep arriving while runs hand over.
+  for (let index = 0; index < rest.length; index += 2) await Promise.all(rest.slice(index, index + 2).map((change) => deliver(workflowId, [change])));
+  const last = { legacy: changes[14]?.position, cloud: changes[15]?.position };
+  await waitFor('every delivered change applied', async () => {
+    const current = await env.client.workflow.getHandle(workflowId).query(roomGroupStateQuery);
+    return current.lastPositions.legacy === last.legacy && current.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
+  });
+  const description = await env.client.workflow.getHandle(workflowId).describe();
+  assert.notEqual(description.runId, started.signaledRunId, 'the workflow continued as new while deliveries arrived');
+  const stored = await roomState('IDEM2', '888');
+  assert.equal(stored.unified?.availability, 15, 'cloud owns availability; its newest value is 15');
+  assert.equal(stored.unified?.rate_minor, '4015', 'cloud-managed: the newest cloud rate');
+  assert.equal(stored.sources?.legacy && (stored.sources.legacy as { position: string }).position, last.legacy, 'the newest legacy change is stored');
 });
