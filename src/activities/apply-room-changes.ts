@@ -1,8 +1,13 @@
+import { Context } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { roomKeyText, type RoomKey, type SourceName, type UnifiedStatus } from '../domain/room.js';
 import { sourceChangeSchema, type SourceChange } from '../mapping/change.js';
-import { applyChanges, type AppliedChanges } from '../merge/apply-changes.js';
+import { applyChanges, type AppliedChanges, type Conflict } from '../merge/apply-changes.js';
+import type { RoomSources } from '../merge/field-values.js';
+import { settleRetriedDeadLetters } from '../db/quarantine-repository.js';
+import { appliedUpTo, clearUnapplied } from '../db/unapplied-repository.js';
+import { applyFailure } from './apply-failure.js';
 import type { Policy } from '../policy/schema.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
 import {
@@ -21,6 +26,19 @@ import type { UnifiedDatabase } from '../db/schema.js';
 export interface ApplyRoomChangesInput {
   /** Changes of any rooms routed to the calling workflow, in arrival order. */
   readonly changes: readonly SourceChange[];
+  /** Dead letters these changes re-deliver (`room-sync dead-letters retry`): settled as applied in the same transaction. */
+  readonly retriedDeadLetterIds?: readonly string[];
+  /** A room-specific failure is given up (non-retryable `RoomApplyFailed`) after this many attempts; unset: retried forever. */
+  readonly quarantineAfterAttempts?: number;
+}
+
+/** A conflict as the workflow history shows it: both values, the winner and the rule. */
+export interface ConflictSummary {
+  readonly field: Conflict['field'];
+  readonly legacy: Conflict['legacyValue'];
+  readonly cloud: Conflict['cloudValue'];
+  readonly winner: Conflict['winningSource'];
+  readonly rule: string;
 }
 
 /** The merged row as written: what the workflow history records per room, for ops and replay. */
@@ -40,9 +58,12 @@ export interface RoomOutcome {
   /** `HOTEL/ROOM` */
   readonly room: string;
   readonly view: RoomView;
+  /** Each source's latest stored value and position after the batch. */
+  readonly sources: RoomSources;
   readonly applied: number;
   readonly ignored: number;
-  readonly conflicts: number;
+  /** The conflicts this batch raised (their audit rows are in conflict_audit). */
+  readonly conflicts: readonly ConflictSummary[];
 }
 
 export interface ApplyRoomChangesResult {
@@ -53,6 +74,8 @@ export interface ApplyRoomChangesResult {
   readonly conflicts: number;
   /** Signal entries that were not valid changes; each went to the dead-letter table. */
   readonly rejected: number;
+  /** The retried dead letters were the last of a quarantined room's: it is sold again. */
+  readonly quarantineLifted: boolean;
 }
 
 export interface ApplyDependencies {
@@ -62,6 +85,14 @@ export interface ApplyDependencies {
 }
 
 const changesSchema = z.array(z.unknown());
+
+function currentAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}
 
 function viewOf(outcome: AppliedChanges): RoomView {
   const { resolved, sources } = outcome;
@@ -130,7 +161,11 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
 
     const entries = [...byRoom.values()];
     const rooms = entries.map((entry) => entry.room);
-    const { outcomes, appended } = await db.transaction().execute(async (trx) => {
+    const validChanges = entries.flatMap((entry) => entry.changes);
+    const retried = input.retriedDeadLetterIds ?? [];
+    // Outside an activity (tests call the function directly) there is no attempt count.
+    const attempt = currentAttempt();
+    const { outcomes, appended, quarantineLifted } = await db.transaction().execute(async (trx) => {
       await lockRooms(trx, rooms);
       await lockHotelsShared(trx, rooms.map((room) => room.hotelCode));
       const stored = await loadRoomSources(trx, rooms);
@@ -158,15 +193,27 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
       await saveRoomSources(trx, writes);
       await upsertUnifiedRooms(trx, writes);
       const appended = await appendConflicts(trx, conflicts, policy.policyVersion);
-      return { outcomes, appended };
+      await clearUnapplied(trx, appliedUpTo(validChanges));
+      let quarantineLifted = false;
+      for (const room of rooms) quarantineLifted = (await settleRetriedDeadLetters(trx, room, retried)) || quarantineLifted;
+      return { outcomes, appended, quarantineLifted };
+    }).catch((error: unknown) => {
+      throw applyFailure(error, attempt, input.quarantineAfterAttempts);
     });
 
     const roomOutcomes = outcomes.map(({ room, outcome }) => ({
       room: roomKeyText(room),
       view: viewOf(outcome),
+      sources: outcome.sources,
       applied: outcome.applied,
       ignored: outcome.ignored,
-      conflicts: outcome.conflicts.length,
+      conflicts: outcome.conflicts.map((conflict) => ({
+        field: conflict.field,
+        legacy: conflict.legacyValue,
+        cloud: conflict.cloudValue,
+        winner: conflict.winningSource,
+        rule: conflict.rule,
+      })),
     }));
     const summary: ApplyRoomChangesResult = {
       rooms: roomOutcomes,
@@ -174,6 +221,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
       ignored: roomOutcomes.reduce((sum, room) => sum + room.ignored, 0),
       conflicts: appended,
       rejected: invalid.length,
+      quarantineLifted,
     };
     onApplied?.(summary, performance.now() - started);
     return summary;

@@ -8,16 +8,29 @@ import { buildPayload, channelWants, describeEvent, sendToChannel, type AlertCha
 import type { AlertEvent } from '../monitoring/lag-state.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { readUnapplied } from '../db/unapplied-repository.js';
+import { listQuarantinedRooms } from '../db/quarantine-repository.js';
+import type { QuarantinedRoomReading } from '../monitoring/quarantine-alerts.js';
 
 export interface SourceReading {
   readonly source: SourceName;
   /** now − commit time of the newest acked change (heartbeats included); null before the first ack. */
   readonly lagSeconds: number | null;
+  /** Changes Temporal took from this source that no apply has taken yet, and the age of the oldest (by source commit). */
+  readonly unappliedChanges: number;
+  readonly oldestUnappliedAgeSeconds: number | null;
+  /** What alerting judges: the larger of the acked lag and the oldest unapplied change's age. */
+  readonly appliedLagSeconds: number | null;
   readonly lastChangeAgeSeconds: number | null;
   readonly backlogBytes: number | null;
   readonly slotRetainedBytes: number | null;
   readonly connected: boolean | null;
   readonly sourceError: string | null;
+}
+
+export interface MonitorReadings {
+  readonly sources: readonly SourceReading[];
+  readonly quarantinedRooms: readonly QuarantinedRoomReading[];
 }
 
 export interface CheckSourcesInput {
@@ -67,7 +80,7 @@ const toNumber = (value: string | null | undefined): number | null => (value ===
 export function createMonitoringActivities({ db, sources, channels, log, metrics }: MonitoringDependencies) {
   return {
     /** Reads every source's cursor and slot, writes the freshness the booking view trusts, updates the gauges. */
-    async checkSources(input: CheckSourcesInput): Promise<SourceReading[]> {
+    async checkSources(input: CheckSourcesInput): Promise<MonitorReadings> {
       const cursors = await db
         .selectFrom('cdc_cursors')
         .select([
@@ -79,6 +92,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
           sql<number | null>`extract(epoch FROM now() - last_change_commit_time)::float8`.as('change_age_seconds'),
         ])
         .execute();
+      const unapplied = await readUnapplied(db);
+      const quarantinedRooms = await listQuarantinedRooms(db);
       const deadLetters = await db.selectFrom('dead_letters').select(['source', sql<string>`count(*)`.as('count')]).groupBy('source').execute();
       const readings: SourceReading[] = [];
       for (const { descriptor, pool } of sources) {
@@ -90,9 +105,15 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         } catch (error) {
           sourceError = error instanceof Error ? error.message : String(error);
         }
+        const waiting = unapplied.get(descriptor.source);
+        const lagSeconds = cursor?.lag_seconds ?? null;
+        const oldestUnappliedAgeSeconds = waiting?.oldestAgeSeconds ?? null;
         const reading: SourceReading = {
           source: descriptor.source,
-          lagSeconds: cursor?.lag_seconds ?? null,
+          lagSeconds,
+          unappliedChanges: waiting?.count ?? 0,
+          oldestUnappliedAgeSeconds,
+          appliedLagSeconds: lagSeconds === null ? oldestUnappliedAgeSeconds : Math.max(lagSeconds, oldestUnappliedAgeSeconds ?? 0),
           lastChangeAgeSeconds: cursor?.change_age_seconds ?? null,
           backlogBytes: toNumber(slot.backlog),
           slotRetainedBytes: toNumber(slot.retained),
@@ -107,6 +128,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
           backlog_bytes: reading.backlogBytes,
           slot_retained_bytes: reading.slotRetainedBytes,
           connected: reading.connected,
+          unapplied_changes: reading.unappliedChanges,
+          oldest_unapplied_commit_time: waiting?.oldestCommitTime ?? null,
           stale_after_seconds: input.staleAfterSeconds,
           checked_at: sql<Date>`now()`,
           valid_until: sql<Date>`now() + make_interval(secs => ${input.validForSeconds})`,
@@ -119,13 +142,16 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         if (metrics) {
           const labels = { source: descriptor.source };
           if (reading.lagSeconds !== null) metrics.lagSeconds.set(labels, reading.lagSeconds);
+          metrics.unappliedChanges.set(labels, reading.unappliedChanges);
+          metrics.oldestUnappliedAgeSeconds.set(labels, reading.oldestUnappliedAgeSeconds ?? 0);
           if (reading.backlogBytes !== null) metrics.backlogBytes.set(labels, reading.backlogBytes);
           if (reading.slotRetainedBytes !== null) metrics.slotRetainedBytes.set(labels, reading.slotRetainedBytes);
           metrics.connected.set(labels, reading.connected ? 1 : 0);
           metrics.deadLetters.set(labels, Number(deadLetters.find((row) => row.source === descriptor.source)?.count ?? 0));
         }
       }
-      return readings;
+      metrics?.quarantinedRooms.set(quarantinedRooms.length);
+      return { sources: readings, quarantinedRooms };
     },
 
     /** The alerts row for an incident (opened, paged, resolved) and one structured log line. Idempotent on retry. */
@@ -138,7 +164,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
           .where('incident_key', '=', event.incidentKey)
           .where('resolved_at', 'is', null)
           .execute();
-        log.info('lag alert resolved', { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds });
+        if (event.quarantined) log.info('quarantine alert resolved', { room: event.quarantined.room, incident: event.incidentKey });
+        else log.info('lag alert resolved', { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds });
       } else {
         const severity = event.kind === 'page' ? 'page' : 'warning';
         await db
@@ -152,6 +179,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
             opened_at: at,
             paged_at: event.kind === 'page' ? at : null,
             message,
+            subject: event.quarantined ? 'quarantine' : 'lag',
+            room: event.quarantined?.room ?? null,
           })
           .onConflict((conflict) =>
             event.kind === 'page'
@@ -162,7 +191,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
           )
           .execute();
         const line = { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds, thresholdSeconds: event.thresholdSeconds };
-        if (event.kind === 'page') log.error('PAGE: CDC lag over the paging threshold', line);
+        if (event.quarantined) log.error('PAGE: room quarantined', { ...line, room: event.quarantined.room, reason: event.quarantined.reason });
+        else if (event.kind === 'page') log.error('PAGE: CDC lag over the paging threshold', line);
         else log.warn('CDC lag over the warning threshold', line);
       }
       if (metrics) {

@@ -45,6 +45,7 @@ export async function startWorker(resources: Resources, policy: Policy, metrics:
       metrics.conflicts.inc(result.conflicts);
       metrics.applyLatency.observe(durationMs / 1000);
     },
+    onQuarantined: () => metrics.roomsQuarantinedTotal.inc(),
   });
   const done = worker.run();
   log.info('worker running', { taskQueue: config.TEMPORAL_TASK_QUEUE, policy: policy.policyVersion });
@@ -69,7 +70,6 @@ export async function startConnector(resources: Resources, source: SourceName, l
     sourcePool: resources.sourcePool(source),
     temporal: await resources.client(),
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    routing: config.ROOM_WORKFLOW_ROUTING,
     maxInFlight: config.CONNECTOR_MAX_IN_FLIGHT,
     maxBatchChanges: config.CONNECTOR_MAX_BATCH_CHANGES,
     maxQueuedChanges: config.CONNECTOR_MAX_QUEUED_CHANGES,

@@ -8,6 +8,8 @@ import type { Logger } from '../observability/logger.js';
 import { adminUrlFor, ensureDatabase, ensureLogicalReplication, ensurePostgresRunning } from '../setup/postgres.js';
 import { ensureSourceSchema, projectRoot } from '../setup/source-schemas.js';
 import { ensureTemporalServer } from '../setup/temporal.js';
+import { ensureSearchAttributes } from '../setup/search-attributes.js';
+import { Connection } from '@temporalio/client';
 
 export interface PreparedEnvironment {
   /** Stops the Temporal dev server if this process started it; a running one is left alone. */
@@ -76,6 +78,13 @@ export async function prepareEnvironment(config: AppConfig, options: PrepareOpti
     log: say,
   });
   if (temporal.started) log.info('started Temporal dev server', { address: config.TEMPORAL_ADDRESS, ui: config.TEMPORAL_UI_URL });
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  try {
+    const registered = await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+    if (registered.length > 0) log.info('registered search attributes', { namespace: config.TEMPORAL_NAMESPACE, registered });
+  } finally {
+    await connection.close();
+  }
   return { stopTemporal: () => temporal.stop(), temporalStarted: temporal.started };
 }
 

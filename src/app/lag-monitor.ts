@@ -1,3 +1,4 @@
+import { syncRoleKey } from '../workflows/search-attributes.js';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/env.js';
 import { channelsFromConfig } from '../monitoring/channels.js';
@@ -27,5 +28,6 @@ export async function ensureLagMonitor(client: Client, taskQueue: string, settin
     args: [{ settings }],
     signal: monitorSettingsSignal,
     signalArgs: [settings],
+    typedSearchAttributes: [{ key: syncRoleKey, value: 'lag-monitor' }],
   });
 }

@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { UnifiedDatabase } from '../db/schema.js';
 import { normalizeCode, type RoomKey } from '../domain/room.js';
-import { describeRouting, roomWorkflowIdFor, type RoomRouting } from '../routing/room-routing.js';
+import { roomWorkflowId } from '../routing/room-routing.js';
 
 export interface RoomLookup {
   readonly room: RoomKey;
   readonly workflowId: string;
   readonly workflowUrl: string;
-  readonly routing: string;
+  /** The Temporal UI's list filtered by the room's search attributes. */
+  readonly searchUrl: string;
   readonly unified: Record<string, unknown> | null;
   readonly audit: readonly Record<string, unknown>[];
 }
@@ -26,11 +27,10 @@ export function parseRoomKey(parts: readonly string[]): RoomKey | null {
 export async function lookUpRoom(
   db: Kysely<UnifiedDatabase>,
   room: RoomKey,
-  routing: RoomRouting,
   ui: { readonly url: string; readonly namespace: string },
   auditRows = 10,
 ): Promise<RoomLookup> {
-  const workflowId = roomWorkflowIdFor(routing, room);
+  const workflowId = roomWorkflowId(room);
   const unified = await db
     .selectFrom('unified_rooms')
     .selectAll()
@@ -49,7 +49,7 @@ export async function lookUpRoom(
     room,
     workflowId,
     workflowUrl: `${ui.url.replace(/\/$/, '')}/namespaces/${encodeURIComponent(ui.namespace)}/workflows/${encodeURIComponent(workflowId)}`,
-    routing: describeRouting(routing),
+    searchUrl: `${ui.url.replace(/\/$/, '')}/namespaces/${encodeURIComponent(ui.namespace)}/workflows?query=${encodeURIComponent(`HotelCode="${room.hotelCode}" AND RoomCode="${room.roomCode}"`)}`,
     unified: unified ?? null,
     audit,
   };
@@ -58,9 +58,10 @@ export async function lookUpRoom(
 export function formatRoomLookup(lookup: RoomLookup): string {
   const lines = [
     `room ${lookup.room.hotelCode}/${lookup.room.roomCode}`,
-    `  workflow   ${lookup.workflowId}  (routing ${lookup.routing})`,
+    `  workflow   ${lookup.workflowId}`,
     `  history    ${lookup.workflowUrl}`,
-    `  replay     room-sync replay --workflow-id ${lookup.workflowId}`,
+    `  find       ${lookup.searchUrl}`,
+    `  replay     room-sync replay --room ${lookup.room.hotelCode}/${lookup.room.roomCode}`,
   ];
   if (lookup.unified === null) {
     lines.push('  unified    no row yet');

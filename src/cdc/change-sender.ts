@@ -1,10 +1,12 @@
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { SourceChange } from '../mapping/change.js';
 import type { Logger } from '../observability/logger.js';
-import { roomWorkflowIdFor, type RoomRouting } from '../routing/room-routing.js';
-import { deliverChangesUpdate } from '../workflows/messages.js';
-import { roomGroupWorkflow } from '../workflows/room-group.js';
+import { roomWorkflowId } from '../routing/room-routing.js';
+import { sourceChangesSignal } from '../workflows/messages.js';
+import { roomWorkflow } from '../workflows/room.js';
+import { hotelCodeKey, roomCodeKey, syncRoleKey } from '../workflows/search-attributes.js';
 import type { RoomSignal } from './row-event.js';
+import type { UnappliedLedger } from './unapplied-ledger.js';
 
 export class SenderStoppedError extends Error {
   override readonly name = 'SenderStoppedError';
@@ -13,24 +15,34 @@ export class SenderStoppedError extends Error {
 /** Hands one batch to the workflow that serializes its rooms; rejects when it was not accepted. */
 export type ChangeDelivery = (workflowId: string, changes: readonly SourceChange[]) => Promise<void>;
 
-/** Update-with-start: the workflow starts on its first delivery and takes every later one. */
-export function temporalDelivery(client: Client, taskQueue: string): ChangeDelivery {
+/**
+ * Signal-with-start to the room's workflow: it starts on its room's first change and takes
+ * every later one. The changes are recorded as waiting first, so freshness counts them
+ * from the moment Temporal may accept them until an apply takes them.
+ */
+export function temporalDelivery(client: Client, taskQueue: string, ledger: UnappliedLedger): ChangeDelivery {
   return async (workflowId, changes) => {
-    await client.workflow.executeUpdateWithStart(deliverChangesUpdate, {
-      args: [[...changes]],
-      startWorkflowOperation: new WithStartWorkflowOperation(roomGroupWorkflow, {
-        workflowId,
-        taskQueue,
-        args: [{ group: workflowId }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
+    const first = changes[0];
+    if (!first) return;
+    await ledger.record(changes);
+    const room = { hotelCode: first.hotelCode, roomCode: first.roomCode };
+    await client.workflow.signalWithStart(roomWorkflow, {
+      workflowId,
+      taskQueue,
+      args: [{ room }],
+      signal: sourceChangesSignal,
+      signalArgs: [[...changes]],
+      typedSearchAttributes: [
+        { key: hotelCodeKey, value: room.hotelCode },
+        { key: roomCodeKey, value: room.roomCode },
+        { key: syncRoleKey, value: 'room' },
+      ],
     });
   };
 }
 
 export interface ChangeSenderOptions {
   readonly deliver: ChangeDelivery;
-  readonly routing: RoomRouting;
   /** Deliveries in flight at once, over all workflows. */
   readonly maxInFlight: number;
   /** Most changes in one delivery. */
@@ -40,8 +52,7 @@ export interface ChangeSenderOptions {
   /**
    * Least time between two deliveries to one workflow. A quiet workflow gets its change at
    * once; a busy one collects what arrives within the interval into one delivery, which
-   * bounds deliveries and workflow tasks per second by the number of workflows, not the
-   * change rate.
+   * bounds deliveries and workflow tasks per second per room, whatever the change rate.
    */
   readonly minSendIntervalMs?: number;
   /** First pause before a failed delivery is retried; doubles up to 5 s. */
@@ -78,7 +89,7 @@ interface Outbox {
 }
 
 /**
- * Delivers changes to the workflows the routing names. Each workflow has at most one
+ * Delivers changes to their rooms' workflows. Each workflow has at most one
  * delivery in flight and gets at most one per `minSendIntervalMs`; changes for it that
  * arrive meanwhile wait and travel together in its next delivery, so under load
  * deliveries grow instead of multiplying. Deliveries to different workflows may overtake
@@ -108,7 +119,7 @@ export class ChangeSender {
     if (this.stopped) throw new SenderStoppedError('sender stopped');
     const joined = new Set<Promise<void>>();
     for (const { room, change } of changes) {
-      const workflowId = roomWorkflowIdFor(this.options.routing, room);
+      const workflowId = roomWorkflowId(room);
       joined.add(this.enqueue(workflowId, change));
     }
     this.dispatch();

@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import { CloudDecoder } from './cloud-decoder.js';
 import { LegacyDecoder } from './legacy-decoder.js';
 import { ChangeSender, temporalDelivery } from './change-sender.js';
-import type { RoomRouting } from '../routing/room-routing.js';
+import { UnappliedLedger } from './unapplied-ledger.js';
 import type { RowEvent, SourceDecoder } from './row-event.js';
 import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
 import { readSnapshot } from './snapshot.js';
@@ -24,7 +24,6 @@ export interface ConnectorOptions {
   readonly sourcePool: pg.Pool;
   readonly temporal: Client;
   readonly taskQueue: string;
-  readonly routing: RoomRouting;
   readonly maxInFlight: number;
   readonly maxBatchChanges: number;
   readonly maxQueuedChanges: number;
@@ -112,8 +111,7 @@ export class Connector {
         ? new LegacyDecoder(options.unifiedDb, deadLetter)
         : new CloudDecoder(options.unifiedDb, options.sourcePool, deadLetter);
     this.sender = new ChangeSender({
-      deliver: temporalDelivery(options.temporal, options.taskQueue),
-      routing: options.routing,
+      deliver: temporalDelivery(options.temporal, options.taskQueue, new UnappliedLedger(options.unifiedDb)),
       maxInFlight: options.maxInFlight,
       maxBatchChanges: options.maxBatchChanges,
       maxQueuedChanges: options.maxQueuedChanges,

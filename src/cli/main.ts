@@ -20,6 +20,7 @@ import { adminUrlFor, dropDatabasesWithPrefix } from '../setup/postgres.js';
 import { ensureTemporalCli } from '../setup/temporal.js';
 import { replayWorkflowHistory } from '../workers/worker.js';
 import { formatRoomLookup, lookUpRoom, parseRoomKey } from '../app/room-lookup.js';
+import { retireRoomGroupWorkflows } from '../app/retire-room-groups.js';
 
 /** Test suites create their databases with this prefix (test/support/environment.ts). */
 const testDatabasePrefix = 'rs_test_';
@@ -90,6 +91,7 @@ async function commandStart(config: AppConfig, demoWanted: boolean, log: Logger)
   const resources = new Resources(config, logRetries(log));
   const metrics = createMetrics();
   const worker = await startWorker(resources, policy, metrics, log.child('worker'));
+  await retireRoomGroupWorkflows(await resources.client(), log);
   let simulator: PartnerTrafficSimulator | null = null;
   if (demo) {
     const seeded = await seedDemo(resources.sourcePool('legacy'), resources.sourcePool('cloud'));
@@ -239,7 +241,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (room === null) throw new ConfigError('usage: room-sync room HOTEL/ROOM');
       const db = createUnifiedDb(createPool(config.UNIFIED_DATABASE_URL, { maxConnections: 1 }));
       try {
-        const lookup = await lookUpRoom(db, room, config.ROOM_WORKFLOW_ROUTING, { url: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE });
+        const lookup = await lookUpRoom(db, room, { url: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE });
         process.stdout.write(`${formatRoomLookup(lookup)}\n`);
       } finally {
         await db.destroy();

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { defaultRoomRouting, roomRoutingSchema } from '../routing/room-routing.js';
 
 /** Where a value came from when it is not set: the contract's local defaults. */
 export const localDefaults = {
@@ -38,8 +37,8 @@ export const envSchema = z
   TEMPORAL_TASK_QUEUE: z.string().min(1).default(localDefaults.TEMPORAL_TASK_QUEUE),
   TEMPORAL_UI_URL: z.string().url().default(localDefaults.TEMPORAL_UI_URL),
   POLICY_FILE: z.string().min(1).default(localDefaults.POLICY_FILE),
-  /** Which workflow serializes a room: per-room, per-hotel or partitions:N (a hotel's rooms share a partition). */
-  ROOM_WORKFLOW_ROUTING: roomRoutingSchema.default(defaultRoomRouting),
+  /** Earlier releases let rooms share workflows; every room now has its own. Only `per-room` is still accepted. */
+  ROOM_WORKFLOW_ROUTING: z.literal('per-room', { message: 'is no longer a setting: every room has a workflow of its own (unset it, or set per-room)' }).optional(),
   /** Bound on deliveries in flight per connector (one per workflow at most): workflows take them concurrently, the merge restores order. */
   CONNECTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
   /** Most changes one delivery carries; what is left waits for the next delivery to the same workflow. */

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { SourceName } from '../domain/room.js';
+import type { RoomKey, SourceName } from '../domain/room.js';
 import type { UnifiedDatabase } from './schema.js';
 
 export interface DeadLetter {
@@ -11,10 +11,12 @@ export interface DeadLetter {
   readonly rowKey: string;
   readonly raw: unknown;
   readonly reason: string;
+  /** The room the row was meant for, where the row could be keyed. */
+  readonly room?: RoomKey;
 }
 
 /** pg decodes bigint as string and timestamps as Date; JSON keeps both readable. */
-function toJson(raw: unknown): string {
+export function toJson(raw: unknown): string {
   return JSON.stringify(raw, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
 }
 
@@ -30,6 +32,8 @@ export async function recordDeadLetter(db: Kysely<UnifiedDatabase>, letter: Dead
       row_key: letter.rowKey,
       raw: toJson(letter.raw),
       reason: letter.reason,
+      hotel_code: letter.room?.hotelCode ?? null,
+      room_code: letter.room?.roomCode ?? null,
     })
     .onConflict((conflict) => conflict.doNothing())
     .executeTakeFirst();

@@ -2,12 +2,14 @@ import type { Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import * as unifiedSchema from './migrations/2026_11_27_0001_unified_schema.js';
 import * as lagAlerting from './migrations/2026_11_27_0002_lag_alerting.js';
+import * as appliedFreshness from './migrations/2026_12_01_0003_applied_freshness_and_quarantine.js';
 import type { UnifiedDatabase } from './schema.js';
 
 /** Migrations are listed in code so they ship inside the bundle and run the same under tsx and node. */
 const migrations: Record<string, Migration> = {
   '2026_11_27_0001_unified_schema': unifiedSchema,
   '2026_11_27_0002_lag_alerting': lagAlerting,
+  '2026_12_01_0003_applied_freshness_and_quarantine': appliedFreshness,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -96,6 +96,30 @@ export interface DeadLettersTable {
   raw: Json;
   reason: string;
   received_at: Generated<Timestamp>;
+  /** The room a change was meant for, where known (always for a room's failed apply). */
+  hotel_code: string | null;
+  room_code: string | null;
+  retried_at: Timestamp | null;
+  retry_outcome: 'applied' | 'failed-again' | 'not-mappable' | null;
+}
+
+/** A change Temporal took for a room that no apply has taken yet (written before the delivery). */
+export interface UnappliedChangesTable {
+  source: SourceName;
+  hotel_code: string;
+  room_code: string;
+  position: string;
+  commit_time: Timestamp;
+  delivered_at: Generated<Timestamp>;
+}
+
+/** A room whose apply kept failing: not sold until its dead letters are retried and applied. */
+export interface RoomQuarantineTable {
+  hotel_code: string;
+  room_code: string;
+  source: SourceName;
+  reason: string;
+  quarantined_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 /** Per source: what has durably reached Temporal, and so been acknowledged to the slot. */
@@ -121,6 +145,8 @@ export interface SourceFreshnessTable {
   backlog_bytes: BigIntColumn | null;
   slot_retained_bytes: BigIntColumn | null;
   connected: boolean | null;
+  unapplied_changes: BigIntColumn | null;
+  oldest_unapplied_commit_time: Timestamp | null;
   stale_after_seconds: number;
   checked_at: Timestamp;
   valid_until: Timestamp;
@@ -139,6 +165,9 @@ export interface AlertsTable {
   resolved_at: Timestamp | null;
   resolved_lag_seconds: number | null;
   message: string;
+  subject: ColumnType<'lag' | 'quarantine', 'lag' | 'quarantine' | undefined, 'lag' | 'quarantine'>;
+  /** `HOTEL/ROOM` of a quarantine alert. */
+  room: string | null;
 }
 
 /** Every attempt to notify a channel, failures included, so a broken pager is visible. */
@@ -175,4 +204,6 @@ export interface UnifiedDatabase {
   cloud_properties: CloudPropertiesTable;
   dead_letters: DeadLettersTable;
   cdc_cursors: CdcCursorsTable;
+  unapplied_changes: UnappliedChangesTable;
+  room_quarantine: RoomQuarantineTable;
 }

@@ -21,6 +21,12 @@ export function channelWants(channel: Pick<AlertChannel, 'kind'>, event: AlertEv
 }
 
 export function describeEvent(event: AlertEvent): string {
+  if (event.quarantined) {
+    const { room, reason } = event.quarantined;
+    return event.kind === 'resolve'
+      ? `room-sync: room ${room} left quarantine (its dead letters were applied)`
+      : `room-sync: room ${room} quarantined, not sold: its apply keeps failing (${reason}); fix, then room-sync dead-letters retry --room ${room}`;
+  }
   const lag = `${event.lagSeconds.toFixed(1)} s`;
   switch (event.kind) {
     case 'warn':
@@ -34,6 +40,7 @@ export function describeEvent(event: AlertEvent): string {
 
 /** Per source, so a pager folds every trigger of one source's incident together. */
 export function pagerDedupKey(event: AlertEvent): string {
+  if (event.quarantined) return `room-sync/quarantine/${event.quarantined.room}`;
   return `room-sync/lag/${event.source}`;
 }
 
@@ -49,11 +56,24 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
         source: 'room-sync',
         severity: event.kind === 'page' ? 'critical' : 'warning',
         timestamp: at,
-        component: `${event.source}-cdc`,
+        component: event.quarantined ? `room ${event.quarantined.room}` : `${event.source}-cdc`,
         group: 'room-sync',
-        class: 'replication-lag',
-        custom_details: { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
+        class: event.quarantined ? 'room-quarantine' : 'replication-lag',
+        custom_details: event.quarantined
+          ? { room: event.quarantined.room, source: event.source, reason: event.quarantined.reason, incident: event.incidentKey }
+          : { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
       },
+    };
+  }
+  if (event.quarantined) {
+    return {
+      type: `room-sync.quarantine.${event.kind}`,
+      source: event.source,
+      room: event.quarantined.room,
+      reason: event.quarantined.reason,
+      incident: event.incidentKey,
+      at,
+      message: describeEvent(event),
     };
   }
   return {

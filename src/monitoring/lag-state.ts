@@ -21,10 +21,24 @@ export interface SourceAlertState {
 
 export const initialAlertState: SourceAlertState = { level: 'ok', incidentKey: null, openedAt: null, clearStreak: 0 };
 
+/** A quarantined room an alert is about (absent on lag alerts). */
+export interface AlertRoom {
+  readonly room: string;
+  readonly reason: string;
+}
+
+interface AlertEventBase {
+  readonly source: SourceName;
+  readonly incidentKey: string;
+  readonly lagSeconds: number;
+  readonly thresholdSeconds: number;
+  readonly quarantined?: AlertRoom;
+}
+
 export type AlertEvent =
-  | { readonly kind: 'warn'; readonly source: SourceName; readonly incidentKey: string; readonly lagSeconds: number; readonly thresholdSeconds: number }
-  | { readonly kind: 'page'; readonly source: SourceName; readonly incidentKey: string; readonly lagSeconds: number; readonly thresholdSeconds: number }
-  | { readonly kind: 'resolve'; readonly source: SourceName; readonly incidentKey: string; readonly lagSeconds: number; readonly thresholdSeconds: number; readonly wasPaging: boolean };
+  | (AlertEventBase & { readonly kind: 'warn' })
+  | (AlertEventBase & { readonly kind: 'page' })
+  | (AlertEventBase & { readonly kind: 'resolve'; readonly wasPaging: boolean });
 
 export interface Evaluation {
   readonly state: SourceAlertState;

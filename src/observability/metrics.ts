@@ -20,6 +20,20 @@ export function createMetrics() {
     backlogBytes: new Gauge({ name: 'room_sync_source_backlog_bytes', help: 'Source WAL position minus the acked position', labelNames: sourceLabel, registers: [registry] }),
     slotRetainedBytes: new Gauge({ name: 'room_sync_slot_retained_wal_bytes', help: 'WAL the replication slot keeps on the source', labelNames: sourceLabel, registers: [registry] }),
     connected: new Gauge({ name: 'room_sync_source_connected', help: '1 when the connector streams from the slot', labelNames: sourceLabel, registers: [registry] }),
+    unappliedChanges: new Gauge({
+      name: 'room_sync_unapplied_changes',
+      help: 'Changes Temporal accepted from the source that no apply has taken yet',
+      labelNames: sourceLabel,
+      registers: [registry],
+    }),
+    oldestUnappliedAgeSeconds: new Gauge({
+      name: 'room_sync_oldest_unapplied_change_age_seconds',
+      help: 'Now minus the source commit time of the oldest change not yet applied (0 when none waits)',
+      labelNames: sourceLabel,
+      registers: [registry],
+    }),
+    quarantinedRooms: new Gauge({ name: 'room_sync_quarantined_rooms', help: 'Rooms whose apply kept failing, not sold until retried', registers: [registry] }),
+    roomsQuarantinedTotal: new Counter({ name: 'room_sync_rooms_quarantined_total', help: 'Quarantines raised by room workflows on this worker', registers: [registry] }),
     deadLetters: new Gauge({ name: 'room_sync_dead_letters', help: 'Rows in the dead-letter table', labelNames: sourceLabel, registers: [registry] }),
     openAlerts: new Gauge({ name: 'room_sync_open_alerts', help: 'Lag alerts open (warning or paging)', labelNames: [...sourceLabel, 'severity'], registers: [registry] }),
   };

@@ -8,6 +8,8 @@ import { connect } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 
+import { devServerSearchAttributeArgs } from './search-attributes.js';
+
 export type Log = (msg: string) => void;
 
 export const temporalCliVersion = 'v1.5.1';
@@ -85,7 +87,8 @@ export async function startTemporalDevServer(opts: {
     '--sqlite-pragma', 'cache_size=-65536',
     '--sqlite-pragma', 'temp_store=MEMORY',
     '--sqlite-pragma', 'mmap_size=268435456',
-    // The CLI re-reads search attributes from the store on every read (for ad-hoc testing); room-sync registers none.
+    // room-sync's search attributes are registered at start, so the store need not be re-read on every query.
+    ...devServerSearchAttributeArgs(),
     '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
     // Room workflows' recent events stay cached, so handing out tasks needs no history read.
     '--dynamic-config-value', 'history.eventsCacheMaxSizeBytes=67108864',

@@ -40,6 +40,7 @@ export interface RoomSyncWorkerOptions {
   readonly db: Kysely<UnifiedDatabase>;
   readonly policy: Policy;
   readonly onApplied?: ActivityDependencies['onApplied'];
+  readonly onQuarantined?: ActivityDependencies['onQuarantined'];
   readonly monitoring: ActivityDependencies['monitoring'];
   readonly workflowBundle?: WorkflowBundleWithSourceMap;
   /** Room workflows kept in memory; the rest are replayed from history when they next get a signal. */
@@ -53,6 +54,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Prom
     policy: options.policy,
     monitoring: options.monitoring,
     ...(options.onApplied ? { onApplied: options.onApplied } : {}),
+    ...(options.onQuarantined ? { onQuarantined: options.onQuarantined } : {}),
   });
   return Worker.create({
     connection: options.connection,

@@ -1,2 +1,3 @@
+export { roomWorkflow } from './room.js';
 export { roomGroupWorkflow } from './room-group.js';
 export { lagMonitorWorkflow } from './lag-monitor.js';

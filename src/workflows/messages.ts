@@ -1,38 +1,65 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SourceChange } from '../mapping/change.js';
-import type { RoomView } from '../activities/apply-room-changes.js';
+import type { ConflictSummary, RoomView } from '../activities/apply-room-changes.js';
+import type { QuarantineRecord } from '../db/quarantine-repository.js';
+import type { RoomSources } from '../merge/field-values.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
 import type { LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
 import type { SourceReading } from '../activities/monitoring.js';
 
 /**
- * How connectors hand changes to the workflow serializing their rooms; one call may hold
- * many rooms and transactions. An update, not a signal: the server records it when the
- * workflow takes it (the connector acknowledges its source position only then), and one
- * that arrives while the run continues as new moves to the next run. A signal arriving
- * then makes Temporal reject the hand-over, and its retry replays the whole run.
+ * How a connector hands a room's changes to its workflow: signal-with-start, so the first
+ * change starts the workflow. Several changes of one room that arrive within the
+ * connector's send interval travel in one signal. Durable once the server has answered.
  */
+export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
+
+/** `room-sync dead-letters retry`: a room's dead-lettered changes, delivered again after a fix. */
+export interface DeadLetterRetry {
+  readonly deadLetterIds: readonly string[];
+  readonly changes: readonly SourceChange[];
+}
+export const retryDeadLettersSignal = defineSignal<[DeadLetterRetry]>('retryDeadLetters');
+
+/** A room's merged row with provenance, each source's latest value, and what is waiting. */
+export interface RoomState {
+  readonly room: string;
+  /** The unified row as last written, with per-field sources and policy version; null before the first apply. */
+  readonly row: RoomView | null;
+  /** Each source's latest value and position (null where the room never was in it). */
+  readonly sources: RoomSources | null;
+  readonly policyVersion: string | null;
+  readonly pendingChanges: number;
+  readonly pendingRetries: number;
+  readonly batchesApplied: number;
+  /** The conflicts the last apply raised. */
+  readonly lastConflicts: readonly ConflictSummary[];
+  /** Set while the room's failing changes wait in the dead-letter table. */
+  readonly quarantine: QuarantineRecord | null;
+}
+export const roomStateQuery = defineQuery<RoomState>('roomState');
+
+// ---- room-group workflows of releases before one workflow per room ------------------
+
+/** An earlier release's delivery to a room-group workflow; kept so their histories replay. */
 export const deliverChangesUpdate = defineUpdate<void, [SourceChange[]]>('deliverChanges');
 
-/** The same hand-over as a signal, for tools and operators (`temporal workflow signal`). */
-export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
+/** Asks a room-group workflow left by an earlier release to apply what it holds and complete. */
+export const retireRoomGroupSignal = defineSignal('retire');
 
 export interface RoomGroupState {
   readonly group: string;
   readonly pendingChanges: number;
   readonly batchesApplied: number;
-  /** Changes that moved a room's stored source value (duplicates and older positions excluded). */
   readonly changesApplied: number;
-  /** Rooms this run has applied a batch for. */
   readonly roomsSeen: number;
-  /** The highest position applied per source, over every run of the workflow. */
   readonly lastPositions: Readonly<Record<SourceName, string | null>>;
+  readonly retiring: boolean;
 }
-
 export const roomGroupStateQuery = defineQuery<RoomGroupState>('roomGroupState');
+export const roomGroupRoomStateQuery = defineQuery<RoomView | null, [RoomKey]>('roomState');
 
-/** A room's merged row as this run last wrote it; null when the run has not applied a batch for the room. */
-export const roomStateQuery = defineQuery<RoomView | null, [RoomKey]>('roomState');
+// ---- lag monitor ----------------------------------------------------------------------
 
 /** The lag monitor's whole configuration; URLs and keys of channels stay on the worker. */
 export interface MonitorSettings {
@@ -54,6 +81,8 @@ export interface MonitorState {
   readonly sources: Readonly<Record<SourceName, SourceAlertState>>;
   readonly lastReadings: readonly SourceReading[];
   readonly checks: number;
+  /** Quarantined rooms this monitor has paged for, by room. */
+  readonly quarantines: Readonly<Record<string, string>>;
 }
 
 export const monitorStateQuery = defineQuery<MonitorState>('monitorState');

@@ -4,7 +4,7 @@ import type { RoomView } from '../activities/apply-room-changes.js';
 import type { SourceChange } from '../mapping/change.js';
 import { isNewer } from '../domain/position.js';
 import { roomKeyText, type SourceName } from '../domain/room.js';
-import { deliverChangesUpdate, roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from './messages.js';
+import { deliverChangesUpdate, retireRoomGroupSignal, roomGroupRoomStateQuery, roomGroupStateQuery, sourceChangesSignal } from './messages.js';
 
 /**
  * The apply step runs as a local activity: in the worker, inside the workflow task that
@@ -41,10 +41,9 @@ function later(stored: string | null, candidate: string | null): string | null {
 }
 
 /**
- * Serializes every change from both sources for the rooms routed here (one room, a
- * hotel, or a partition of hotels): deliveries queue, the loop drains all that is pending
- * into one apply call, and the apply's transaction does the merge. The workflow itself
- * decides nothing about precedence.
+ * Releases before one workflow per room serialized several rooms here (a hotel, or a
+ * partition of hotels). Kept so such runs replay and drain: `npm start` sends `retire`,
+ * and the workflow applies what it holds, then completes. New changes go to room workflows.
  */
 export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<void> {
   let pending: SourceChange[] = [...(input.pending ?? [])];
@@ -54,9 +53,13 @@ export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<
   let changesApplied = 0;
   const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
 
+  let retiring = false;
   const take = (changes: readonly SourceChange[]) => {
     pending.push(...changes);
   };
+  setHandler(retireRoomGroupSignal, () => {
+    retiring = true;
+  });
   setHandler(deliverChangesUpdate, take);
   setHandler(sourceChangesSignal, take);
   setHandler(roomGroupStateQuery, () => ({
@@ -66,12 +69,17 @@ export async function roomGroupWorkflow(input: RoomGroupWorkflowInput): Promise<
     changesApplied,
     roomsSeen: views.size,
     lastPositions,
+    retiring,
   }));
-  setHandler(roomStateQuery, (room) => views.get(roomKeyText(room)) ?? null);
+  setHandler(roomGroupRoomStateQuery, (room) => views.get(roomKeyText(room)) ?? null);
 
   const runIsLong = () => workflowInfo().continueAsNewSuggested || batchesApplied >= maxBatchesPerRun;
   for (;;) {
-    await condition(() => pending.length > 0 || runIsLong());
+    await condition(() => pending.length > 0 || runIsLong() || retiring);
+    if (retiring && pending.length === 0) {
+      await condition(allHandlersFinished);
+      return;
+    }
     if (runIsLong()) {
       // Updates that arrive during the hand-over are retried onto the next run by the server.
       await condition(allHandlersFinished);

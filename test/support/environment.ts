@@ -20,8 +20,7 @@ import { loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
 import { bundleRoomSyncWorkflows, createRoomSyncWorker } from '../../src/workers/worker.js';
-import type { RoomRouting } from '../../src/routing/room-routing.js';
-import { testRouting } from './routing.js';
+import { roomSyncSearchAttributes } from '../../src/workflows/search-attributes.js';
 
 // The suites' own databases live on the server the contract's variable names (the local default otherwise).
 const serverUrl = adminUrlFor(loadConfig().UNIFIED_DATABASE_URL);
@@ -76,7 +75,12 @@ export async function createTestDatabases(label: string): Promise<TestDatabases>
 export async function startTestTemporal(): Promise<TestWorkflowEnvironment> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalCliPath(projectRoot) }, ui: false, log: { format: 'pretty', level: 'warn' } },
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath(projectRoot) },
+      ui: false,
+      log: { format: 'pretty', level: 'warn' },
+      searchAttributes: [...roomSyncSearchAttributes],
+    },
   });
 }
 
@@ -93,8 +97,6 @@ export async function defaultPolicy(): Promise<Policy> {
 export interface PipelineOptions {
   readonly heartbeatIntervalMs?: number;
   readonly maxInFlight?: number;
-  /** Which workflow serializes a room; testRouting() unless a test says otherwise. */
-  readonly routing?: RoomRouting;
   /** Alert channels the worker's notification activity may use. */
   readonly channels?: readonly AlertChannel[];
   readonly metrics?: Metrics;
@@ -103,7 +105,6 @@ export interface PipelineOptions {
 /** Worker and both connectors, wired as `npm start` wires them, on the suite's databases. */
 export class TestPipeline {
   readonly taskQueue = `room-sync-test-${randomBytes(4).toString('hex')}`;
-  readonly routing: RoomRouting;
   private readonly connectors = new Map<SourceName, Connector>();
   private workerRun: Promise<void> | null = null;
   private worker: Awaited<ReturnType<typeof createRoomSyncWorker>> | null = null;
@@ -113,9 +114,7 @@ export class TestPipeline {
     readonly dbs: TestDatabases,
     readonly policy: Policy,
     private readonly options: PipelineOptions = {},
-  ) {
-    this.routing = options.routing ?? testRouting();
-  }
+  ) {}
 
   async startWorker(): Promise<void> {
     this.worker = await createRoomSyncWorker({
@@ -154,7 +153,6 @@ export class TestPipeline {
       sourcePool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
       temporal: this.env.client,
       taskQueue: this.taskQueue,
-      routing: this.routing,
       maxInFlight: this.options.maxInFlight ?? 16,
       maxBatchChanges: 500,
       maxQueuedChanges: 20_000,

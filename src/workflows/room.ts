@@ -1,0 +1,147 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  makeContinueAsNewFunc,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import type { ConflictSummary, RoomView } from '../activities/apply-room-changes.js';
+import type { QuarantineRecord } from '../db/quarantine-repository.js';
+import { roomApplyFailedType } from '../domain/failure-types.js';
+import { roomKeyText, type RoomKey } from '../domain/room.js';
+import type { SourceChange } from '../mapping/change.js';
+import type { RoomSources } from '../merge/field-values.js';
+import { retryDeadLettersSignal, roomStateQuery, sourceChangesSignal, type DeadLetterRetry, type RoomState } from './messages.js';
+import { hotelClassKey, policyVersionKey } from './search-attributes.js';
+import { describeBatch } from './batch-summary.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * The apply runs as a local activity, inside the workflow task that took the signal: one
+ * task per batch, and its result (the merged row, both sources, the conflicts) is a marker
+ * in the room's history. Failures of the store are retried without end (lag pages);
+ * a failure of this room alone is given up after `quarantineAfterAttempts`.
+ */
+const applyOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+} as const;
+const { applyRoomChanges } = proxyLocalActivities<Activities>(applyOptions);
+const { quarantineRoomChanges } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+/** Attempts before a room's failing changes are dead-lettered and the room quarantined (about 4 s of retries). */
+export const quarantineAfterAttempts = 4;
+/** Batches per run: short runs replay fast after a cache eviction and read well in the UI. */
+const defaultMaxBatchesPerRun = 100;
+const maxChangesPerApply = 500;
+
+/** What one run hands the next. */
+export interface CarriedRoomState {
+  readonly pending: readonly SourceChange[];
+  readonly retries: readonly DeadLetterRetry[];
+  readonly row: RoomView | null;
+  readonly sources: RoomSources | null;
+  readonly quarantine: QuarantineRecord | null;
+}
+
+export interface RoomWorkflowInput {
+  readonly room: RoomKey;
+  readonly carried?: CarriedRoomState;
+  readonly maxBatchesPerRun?: number;
+}
+
+function isRoomApplyFailure(error: unknown): error is ActivityFailure & { cause: ApplicationFailure } {
+  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === roomApplyFailedType;
+}
+
+/**
+ * One long-running workflow per room serializes every change from both sources for it:
+ * signals queue, the loop applies what is pending in one transaction, a room whose apply
+ * keeps failing is quarantined and the loop goes on. Precedence lives in the apply's pure
+ * merge; the workflow decides nothing about it.
+ */
+export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
+  const { room } = input;
+  const roomText = roomKeyText(room);
+  const pending: SourceChange[] = [...(input.carried?.pending ?? [])];
+  const retries: DeadLetterRetry[] = [...(input.carried?.retries ?? [])];
+  let row = input.carried?.row ?? null;
+  let sources = input.carried?.sources ?? null;
+  let quarantine = input.carried?.quarantine ?? null;
+  let lastConflicts: readonly ConflictSummary[] = [];
+  let batchesApplied = 0;
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
+
+  setHandler(sourceChangesSignal, (changes) => {
+    pending.push(...changes);
+  });
+  setHandler(retryDeadLettersSignal, (retry) => {
+    retries.push(retry);
+  });
+  setHandler(roomStateQuery, (): RoomState => ({
+    room: roomText,
+    row,
+    sources,
+    policyVersion: row?.policyVersion ?? null,
+    pendingChanges: pending.length,
+    pendingRetries: retries.length,
+    batchesApplied,
+    lastConflicts,
+    quarantine,
+  }));
+
+  const runIsLong = () => batchesApplied >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
+  for (;;) {
+    await condition(() => pending.length > 0 || retries.length > 0 || runIsLong());
+    if (runIsLong()) {
+      await condition(allHandlersFinished);
+      const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes });
+      await next({ room, carried: { pending, retries, row, sources, quarantine }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
+    }
+    const retry = retries.shift();
+    const batch = retry ? [...retry.changes] : pending.splice(0, maxChangesPerApply);
+    const retriedDeadLetterIds = retry ? [...retry.deadLetterIds] : [];
+    try {
+      const result = await applyRoomChanges.executeWithOptions({ ...applyOptions, summary: describeBatch(batch, retry !== undefined) }, [
+        { changes: batch, retriedDeadLetterIds, quarantineAfterAttempts },
+      ]);
+      const outcome = result.rooms.find((candidate) => candidate.room === roomText);
+      if (outcome) {
+        row = outcome.view;
+        sources = outcome.sources;
+        lastConflicts = outcome.conflicts;
+        keepSearchAttributesCurrent(row);
+      }
+      if (result.quarantineLifted) quarantine = null;
+    } catch (error) {
+      if (!isRoomApplyFailure(error)) throw error;
+      quarantine = await quarantineRoomChanges({
+        room,
+        changes: batch,
+        reason: error.cause.message,
+        quarantineKey: `${workflowInfo().runId}:${batchesApplied}`,
+        retriedDeadLetterIds,
+      });
+    }
+    batchesApplied += 1;
+  }
+}
+
+/** HotelClass and PolicyVersion follow the row, so the UI can list rooms by class or by policy. */
+function keepSearchAttributesCurrent(row: RoomView): void {
+  const current = workflowInfo().typedSearchAttributes;
+  const updates = [
+    { key: hotelClassKey, value: row.hotelClass },
+    { key: policyVersionKey, value: row.policyVersion },
+  ].filter(({ key, value }) => current.get(key) !== value);
+  if (updates.length > 0) upsertSearchAttributes(updates);
+}
