@@ -7,9 +7,11 @@ import { createActivities } from '../../src/activities/index.js';
 import type { SourceChange } from '../../src/mapping/change.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Policy } from '../../src/policy/schema.js';
-import { roomGroupStateQuery, roomStateQuery, sourceChangesSignal } from '../../src/workflows/messages.js';
-import { roomGroupWorkflow } from '../../src/workflows/room-group.js';
+import { roomStateQuery, sourceChangesSignal, type RoomState } from '../../src/workflows/messages.js';
+import { roomWorkflow } from '../../src/workflows/room.js';
 import { temporalDelivery } from '../../src/cdc/change-sender.js';
+import { UnappliedLedger } from '../../src/cdc/unapplied-ledger.js';
+import { hotelClassKey, hotelCodeKey, policyVersionKey, roomCodeKey } from '../../src/workflows/search-attributes.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 
 let env: TestWorkflowEnvironment;
@@ -162,7 +164,7 @@ test('one batch over many rooms writes exactly what one call per room writes', a
   assert.ok(audited >= 4, 'the changes raise conflicts in two hotels');
 });
 
-test('a room-group workflow signalled twice with the same changes changes nothing the second time', async () => {
+test('a room workflow signalled twice with the same changes changes nothing the second time', async () => {
   const room = { hotelCode: 'IDEM2', roomCode: 'A7' };
   const changes: SourceChange[] = [
     cloudChange('IDEM2', 'A7', '0000000003000000:00000001', { rateMinor: 18000, currency: 'JPY', availability: 3, roomType: 'twin' }),
@@ -170,21 +172,23 @@ test('a room-group workflow signalled twice with the same changes changes nothin
   ];
   const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
   const signal = () =>
-    env.client.workflow.signalWithStart(roomGroupWorkflow, {
+    env.client.workflow.signalWithStart(roomWorkflow, {
       workflowId,
       taskQueue: pipeline.taskQueue,
-      args: [{ group: workflowId }],
+      args: [{ room }],
       signal: sourceChangesSignal,
       signalArgs: [changes],
     });
 
   const handle = await signal();
   const applied = await waitFor('the first batch to be applied', async () => {
-    const state = await handle.query(roomGroupStateQuery);
+    const state = await handle.query(roomStateQuery);
     return state.batchesApplied >= 1 && state.pendingChanges === 0 ? state : undefined;
   });
-  const appliedView = await handle.query(roomStateQuery, room);
+  const appliedView = applied.row;
   assert.equal(appliedView?.rateMinor, 18000);
+  assert.equal(applied.sources?.cloud?.position, changes[0]?.position, 'the query reports each source with its position');
+  assert.deepEqual(applied.lastConflicts.map((conflict) => [conflict.field, conflict.winner]), [['rate', 'cloud'], ['availability', 'cloud']]);
   const afterFirst = await roomState('IDEM2', 'A7');
   assert.equal(afterFirst.unified?.rate_minor, '18000');
   assert.equal(afterFirst.unified?.currency, 'JPY');
@@ -198,18 +202,18 @@ test('a room-group workflow signalled twice with the same changes changes nothin
 
   await signal(); // the connector re-sending after a restart does exactly this
   await handle.signal(sourceChangesSignal, changes);
-  const replayed = await waitFor('both replays to be applied', async () => {
-    const state = await handle.query(roomGroupStateQuery);
+  const replayed: RoomState = await waitFor('both replays to be applied', async () => {
+    const state = await handle.query(roomStateQuery);
     return state.pendingChanges === 0 && state.batchesApplied >= applied.batchesApplied + 1 ? state : undefined;
   });
   // The two replays may have been drained as one batch or two; either way nothing moved.
   await waitFor('every signal drained', async () => {
-    const state = await handle.query(roomGroupStateQuery);
+    const state = await handle.query(roomStateQuery);
     return state.pendingChanges === 0 ? state : undefined;
   });
-  assert.deepEqual(await handle.query(roomStateQuery, room), appliedView);
-  assert.deepEqual(replayed.lastPositions, applied.lastPositions);
-  assert.equal(replayed.changesApplied, applied.changesApplied, 'the replays applied nothing');
+  assert.deepEqual((await handle.query(roomStateQuery)).row, appliedView);
+  assert.deepEqual(replayed.sources, applied.sources, 'the replays moved no source value');
+  assert.deepEqual(replayed.lastConflicts, [], 'the replays raised no conflict');
   assert.deepEqual(await roomState('IDEM2', 'A7'), afterFirst, 'unified row (updated_at included), source state and audit unchanged');
 });
 
@@ -233,7 +237,7 @@ test('conflict_audit rejects UPDATE, DELETE and TRUNCATE', async () => {
   assert.equal(after.length, before.length + 1);
 });
 
-test('a room-group workflow continues as new without losing a signal, and its query reports each source', async () => {
+test('a room workflow continues as new without losing a signal, keeps its search attributes, and its query reports each source', async () => {
   const room = { hotelCode: 'IDEM2', roomCode: '777' };
   const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
   const changes = Array.from({ length: 12 }, (_, index) =>
@@ -244,10 +248,14 @@ test('a room-group workflow continues as new without losing a signal, and its qu
   // A tiny run length forces several continue-as-new hand-overs while signals keep coming.
   let firstRunId: string | undefined;
   for (const change of changes) {
-    const handle = await env.client.workflow.signalWithStart(roomGroupWorkflow, {
+    const handle = await env.client.workflow.signalWithStart(roomWorkflow, {
       workflowId,
       taskQueue: pipeline.taskQueue,
-      args: [{ group: workflowId, maxBatchesPerRun: 2 }],
+      args: [{ room, maxBatchesPerRun: 2 }],
+      typedSearchAttributes: [
+        { key: hotelCodeKey, value: room.hotelCode },
+        { key: roomCodeKey, value: room.roomCode },
+      ],
       signal: sourceChangesSignal,
       signalArgs: [[change]],
     });
@@ -255,18 +263,23 @@ test('a room-group workflow continues as new without losing a signal, and its qu
   }
   const last = { legacy: changes[10]?.position, cloud: changes[11]?.position };
   const state = await waitFor('all changes applied', async () => {
-    const current = await env.client.workflow.getHandle(workflowId).query(roomGroupStateQuery);
-    return current.lastPositions.legacy === last.legacy && current.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
+    const current = await env.client.workflow.getHandle(workflowId).query(roomStateQuery);
+    return current.sources?.legacy?.position === last.legacy && current.sources?.cloud?.position === last.cloud && current.pendingChanges === 0 ? current : undefined;
   });
   assert.ok(state.batchesApplied <= 2, 'no run applies more than its run length');
+  assert.equal(state.row?.hotelClass, 'cloud-managed');
   const description = await env.client.workflow.getHandle(workflowId).describe();
   assert.notEqual(description.runId, firstRunId, 'the workflow continued as new');
+  assert.equal(description.typedSearchAttributes.get(hotelCodeKey), 'IDEM2', 'HotelCode survives continue-as-new');
+  assert.equal(description.typedSearchAttributes.get(roomCodeKey), '777', 'RoomCode survives continue-as-new');
+  assert.equal(description.typedSearchAttributes.get(hotelClassKey), 'cloud-managed', 'HotelClass follows the row');
+  assert.equal(description.typedSearchAttributes.get(policyVersionKey), policy.policyVersion, 'PolicyVersion follows the row');
   const stored = await roomState('IDEM2', '777');
   assert.equal(stored.unified?.availability, 11);
   assert.equal(stored.unified?.rate_minor, '2011');
 });
 
-test('deliveries as updates (as the connectors send them) land on the next run when one arrives during continue-as-new', async () => {
+test('signals (as the connectors send them) land on the next run when one arrives during continue-as-new', async () => {
   const room = { hotelCode: 'IDEM2', roomCode: '888' };
   const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
   const changes = Array.from({ length: 16 }, (_, index) =>
@@ -276,22 +289,24 @@ test('deliveries as updates (as the connectors send them) land on the next run w
   );
   const [first, ...rest] = changes;
   assert.ok(first);
-  // Started with a tiny run length; the deliveries then find it running (USE_EXISTING) and keep it handing over.
-  const started = await env.client.workflow.signalWithStart(roomGroupWorkflow, {
+  // Started with a tiny run length; the deliveries then find it running and keep it handing over.
+  const started = await env.client.workflow.signalWithStart(roomWorkflow, {
     workflowId,
     taskQueue: pipeline.taskQueue,
-    args: [{ group: workflowId, maxBatchesPerRun: 2 }],
+    args: [{ room, maxBatchesPerRun: 2 }],
     signal: sourceChangesSignal,
     signalArgs: [[first]],
   });
-  const deliver = temporalDelivery(env.client, pipeline.taskQueue);
+  const deliver = temporalDelivery(env.client, pipeline.taskQueue, new UnappliedLedger(dbs.unified));
   // Two at a time, as the two connectors do, so deliveries keep arriving while runs hand over.
   for (let index = 0; index < rest.length; index += 2) await Promise.all(rest.slice(index, index + 2).map((change) => deliver(workflowId, [change])));
   const last = { legacy: changes[14]?.position, cloud: changes[15]?.position };
   await waitFor('every delivered change applied', async () => {
-    const current = await env.client.workflow.getHandle(workflowId).query(roomGroupStateQuery);
-    return current.lastPositions.legacy === last.legacy && current.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
+    const current = await env.client.workflow.getHandle(workflowId).query(roomStateQuery);
+    return current.sources?.legacy?.position === last.legacy && current.sources?.cloud?.position === last.cloud && current.pendingChanges === 0 ? current : undefined;
   });
+  const waiting = await dbs.unified.selectFrom('unapplied_changes').selectAll().where('hotel_code', '=', 'IDEM2').where('room_code', '=', '888').execute();
+  assert.deepEqual(waiting, [], 'every delivered change has left the unapplied ledger');
   const description = await env.client.workflow.getHandle(workflowId).describe();
   assert.notEqual(description.runId, started.signaledRunId, 'the workflow continued as new while deliveries arrived');
   const stored = await roomState('IDEM2', '888');

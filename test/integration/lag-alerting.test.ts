@@ -12,7 +12,7 @@ import type { MonitorSettings } from '../../src/workflows/messages.js';
 import { AlertReceiver } from '../support/alert-receiver.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, workflowBundle, type TestDatabases } from '../support/environment.js';
 import { replayWorkflowHistory } from '../../src/workers/worker.js';
-import { roomWorkflowIdFor } from '../../src/routing/room-routing.js';
+import { roomWorkflowId } from '../../src/routing/room-routing.js';
 
 // Short thresholds through configuration; every wait below is derived from them.
 const settings: MonitorSettings = {
@@ -183,7 +183,7 @@ test('a source database unreachable for the connector pages for that source', as
 
 test('room and monitor workflow histories replay deterministically with the current code', async () => {
   const rooms = [{ hotelCode: 'AMS001', roomCode: '1' }, { hotelCode: 'AMS001', roomCode: '3' }];
-  for (const workflowId of new Set([...rooms.map((room) => roomWorkflowIdFor(pipeline.routing, room)), monitorWorkflowId])) {
+  for (const workflowId of new Set([...rooms.map((room) => roomWorkflowId(room)), monitorWorkflowId])) {
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     assert.ok((history.events?.length ?? 0) > 5, `${workflowId} has a history`);
     await replayWorkflowHistory(history, workflowId, await workflowBundle());

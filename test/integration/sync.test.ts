@@ -6,8 +6,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Policy } from '../../src/policy/schema.js';
-import { describeRouting } from '../../src/routing/room-routing.js';
-import { testRouting } from '../support/routing.js';
 import { auditProblems, auditValue, duplicateAuditTriggers, readAudit, waitForSettled } from '../support/assertions.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 import { computeReference, expectedView, readSourceTables, readUnifiedRooms, roomKey, type Source, type Value } from '../support/reference.js';
@@ -21,7 +19,7 @@ const seed = testSeed();
 const workload = new Workload(standardHotels(6), new Rng(seed));
 
 before(async () => {
-  console.log(`sync.test seed=${seed} (TEST_SEED=${seed} replays it), routing ${describeRouting(testRouting())}`);
+  console.log(`sync.test seed=${seed} (TEST_SEED=${seed} replays it)`);
   env = await startTestTemporal();
   dbs = await createTestDatabases('sync');
   policy = await defaultPolicy();

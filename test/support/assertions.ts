@@ -4,8 +4,7 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { UnifiedDatabase } from '../../src/db/schema.js';
-import { roomWorkflowIdFor, type RoomRouting } from '../../src/routing/room-routing.js';
-import { testRouting } from './routing.js';
+import { roomWorkflowId } from '../../src/routing/room-routing.js';
 import {
   computeReference,
   diffViews,
@@ -64,7 +63,7 @@ export async function waitForSettled(
   dbs: TestDatabases,
   client: Client,
   policyVersion: string,
-  { knownKeys = [] as Iterable<string>, timeoutMs = 90_000, classesFixed = true, routing = testRouting() as RoomRouting } = {},
+  { knownKeys = [] as Iterable<string>, timeoutMs = 90_000, classesFixed = true} = {},
 ): Promise<{ reference: Reference; audit: AuditRow[] }> {
   const started = Date.now();
   const ends = {
@@ -81,7 +80,7 @@ export async function waitForSettled(
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${behind.join(' and ')} to acknowledge past ${JSON.stringify(ends)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  await waitForIdleRooms(dbs, client, routing, Math.max(timeoutMs - (Date.now() - started), 1_000));
+  await waitForIdleRooms(dbs, client, Math.max(timeoutMs - (Date.now() - started), 1_000));
   const reference = await waitForConvergence(dbs, policyVersion, { knownKeys, timeoutMs: Math.max(timeoutMs - (Date.now() - started), 1_000) });
   let problems: string[] = [];
   for (;;) {
@@ -96,18 +95,18 @@ export async function waitForSettled(
 }
 
 /**
- * Every room-group workflow has nothing left to do: no workflow task and no activity pending.
+ * Every room workflow has nothing left to do: no workflow task and no activity pending.
  * With every signal already in Temporal (the cursors' job), that means every change is applied.
  */
-export async function waitForIdleRooms(dbs: TestDatabases, client: Client, routing: RoomRouting, timeoutMs = 60_000): Promise<void> {
+export async function waitForIdleRooms(dbs: TestDatabases, client: Client, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  // The workflows of rooms with a unified row, and (visibility lags a little) whatever room-group workflow the server lists.
+  // The workflows of rooms with a unified row, and (visibility lags a little) whatever room workflow the server lists.
   const ids = new Set(
     (await dbs.unified.selectFrom('unified_rooms').select(['hotel_code', 'room_code']).execute()).map((row) =>
-      roomWorkflowIdFor(routing, { hotelCode: row.hotel_code, roomCode: row.room_code }),
+      roomWorkflowId({ hotelCode: row.hotel_code, roomCode: row.room_code }),
     ),
   );
-  for await (const execution of client.workflow.list({ query: `WorkflowType = 'roomGroupWorkflow' AND ExecutionStatus = 'Running'` })) ids.add(execution.workflowId);
+  for await (const execution of client.workflow.list({ query: `WorkflowType = 'roomWorkflow' AND ExecutionStatus = 'Running'` })) ids.add(execution.workflowId);
   let busy = [...ids];
   while (busy.length > 0) {
     const stillBusy: string[] = [];
@@ -120,7 +119,7 @@ export async function waitForIdleRooms(dbs: TestDatabases, client: Client, routi
       );
     }
     busy = stillBusy;
-    if (busy.length > 0 && Date.now() > deadline) throw new Error(`room-group workflows still busy after ${timeoutMs} ms: ${busy.slice(0, 10).join(', ')}`);
+    if (busy.length > 0 && Date.now() > deadline) throw new Error(`room workflows still busy after ${timeoutMs} ms: ${busy.slice(0, 10).join(', ')}`);
     if (busy.length > 0) await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

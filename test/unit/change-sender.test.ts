@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { ChangeSender, SenderStoppedError, type ChangeDelivery } from '../../src/cdc/change-sender.js';
 import type { RoomSignal } from '../../src/cdc/row-event.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { roomWorkflowIdFor, type RoomRouting } from '../../src/routing/room-routing.js';
+import { roomWorkflowId } from '../../src/routing/room-routing.js';
 
 const log = createLogger('test.sender');
 
@@ -32,19 +32,19 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 test('one signal in flight per workflow; what arrives meanwhile travels together next', async () => {
   const { sent, deliver } = manualDelivery();
-  const sender = new ChangeSender({ deliver, routing: { mode: 'per-hotel' }, maxInFlight: 8, maxBatchChanges: 100, maxQueuedChanges: 1_000, log });
+  const sender = new ChangeSender({ deliver, maxInFlight: 8, maxBatchChanges: 100, maxQueuedChanges: 1_000, log });
   const first = await sender.send([change('H1', '1', 1)]);
   await flush();
   assert.equal(sent.length, 1);
-  const second = await sender.send([change('H1', '2', 2), change('H2', '1', 3)]);
+  const second = await sender.send([change('H1', '1', 2), change('H2', '1', 3)]);
   const third = await sender.send([change('H1', '1', 4)]);
   await flush();
-  assert.deepEqual(sent.map((s) => s.workflowId), ['hotel/H1', 'hotel/H2'], 'H2 is not held up by H1');
+  assert.deepEqual(sent.map((s) => s.workflowId), ['room/H1/1', 'room/H2/1'], 'H2/1 is not held up by H1/1');
   assert.equal(sender.pending, 4);
   sent[0]?.release();
   await Promise.all(first);
   await flush();
-  assert.deepEqual(sent[2]?.positions, [2, 4].map((n) => `${n.toString(16).padStart(16, '0')}:00000001`), 'H1’s two waiting changes in one signal');
+  assert.deepEqual(sent[2]?.positions, [2, 4].map((n) => `${n.toString(16).padStart(16, '0')}:00000001`), 'H1/1’s two waiting changes in one signal');
   sent[1]?.release();
   sent[2]?.release();
   await Promise.all([...second, ...third]);
@@ -58,7 +58,6 @@ test('a failed signal is retried until accepted, and its promise settles only th
       attempts += 1;
       if (attempts < 3) throw new Error('server unavailable');
     },
-    routing: { mode: 'per-room' },
     maxInFlight: 1,
     maxBatchChanges: 10,
     maxQueuedChanges: 10,
@@ -71,7 +70,7 @@ test('a failed signal is retried until accepted, and its promise settles only th
 
 test('send waits while too many changes are held, and stop rejects what was never sent', async () => {
   const { sent, deliver } = manualDelivery();
-  const sender = new ChangeSender({ deliver, routing: { mode: 'per-room' }, maxInFlight: 1, maxBatchChanges: 10, maxQueuedChanges: 2, log });
+  const sender = new ChangeSender({ deliver, maxInFlight: 1, maxBatchChanges: 10, maxQueuedChanges: 2, log });
   const inFlight = await sender.send([change('H', '1', 1), change('H', '2', 2)]);
   let admitted = false;
   const blocked = sender.send([change('H', '3', 3)]).then((promises) => {
@@ -92,8 +91,7 @@ test('send waits while too many changes are held, and stop rejects what was neve
   assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof SenderStoppedError), 'unsent changes are rejected, never reported as sent');
 });
 
-test('property: every change is delivered exactly once, to its routed workflow, in its send order per workflow', async () => {
-  const routing: RoomRouting = { mode: 'partitions', partitions: 3 };
+test('property: every change is delivered exactly once, to its room’s workflow, in its send order per workflow', async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(fc.tuple(fc.constantFrom('H1', 'H2', 'H3', 'H4', 'H5'), fc.constantFrom('1', '2', '3')), { maxLength: 6 }), { maxLength: 12 }),
@@ -106,7 +104,6 @@ test('property: every change is delivered exactly once, to its routed workflow, 
             await new Promise((resolve) => setImmediate(resolve));
             delivered.push({ workflowId, positions: changes.map((c) => c.position) });
           },
-          routing,
           maxInFlight,
           maxBatchChanges,
           maxQueuedChanges: 1_000,
@@ -118,7 +115,7 @@ test('property: every change is delivered exactly once, to its routed workflow, 
         for (const call of calls) {
           const signals = call.map(([hotel, room]) => change(hotel, room, ++sequence));
           for (const signal of signals) {
-            const id = roomWorkflowIdFor(routing, signal.room);
+            const id = roomWorkflowId(signal.room);
             expected.set(id, [...(expected.get(id) ?? []), signal.change.position]);
           }
           all.push(...(await sender.send(signals)));
@@ -143,7 +140,6 @@ test('a busy workflow gets at most one signal per interval; a quiet one is signa
     deliver: async (workflowId, changes) => {
       sentAt.push({ workflowId, at: performance.now(), changes: changes.length });
     },
-    routing: { mode: 'per-hotel' },
     maxInFlight: 8,
     maxBatchChanges: 1_000,
     maxQueuedChanges: 10_000,
@@ -154,13 +150,13 @@ test('a busy workflow gets at most one signal per interval; a quiet one is signa
   const all: Promise<void>[] = [];
   // H1 gets a change every 5 ms for 200 ms; H2 one change, late.
   for (let i = 0; i < 40; i++) {
-    all.push(...(await sender.send([change('H1', String(i % 4), i + 1)])));
+    all.push(...(await sender.send([change('H1', '1', i + 1)])));
     if (i === 30) all.push(...(await sender.send([change('H2', '1', 100)])));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await Promise.all(all);
-  const h1 = sentAt.filter((s) => s.workflowId === 'hotel/H1');
-  const h2 = sentAt.filter((s) => s.workflowId === 'hotel/H2');
+  const h1 = sentAt.filter((s) => s.workflowId === 'room/H1/1');
+  const h2 = sentAt.filter((s) => s.workflowId === 'room/H2/1');
   assert.equal(h1.reduce((sum, s) => sum + s.changes, 0), 40, 'every change delivered');
   assert.ok(h1[0] !== undefined && h1[0].at - started < 30, 'the first change went at once');
   for (let i = 1; i < h1.length; i++) assert.ok((h1[i]?.at ?? 0) - (h1[i - 1]?.at ?? 0) >= 55, `signals ${i - 1} and ${i} at least an interval apart`);
