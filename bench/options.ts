@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { describeRouting, roomRoutingSchema } from '../src/routing/room-routing.js';
 
 export interface BenchOptions {
   /** Rooms the load touches (both sources have every one of them). */
@@ -41,8 +40,6 @@ export interface BenchOptions {
   readonly connectorMaxInFlight: number | null;
   /** WORKER_MAX_CACHED_WORKFLOWS for our worker; unset keeps the project default. */
   readonly workerCache: number | null;
-  /** ROOM_WORKFLOW_ROUTING for our pipeline; unset keeps the project default. */
-  readonly routing: string | null;
   readonly seed: number;
   readonly quick: boolean;
   /** Also write this run to bench/results/reference/. */
@@ -75,7 +72,6 @@ const usage = `npm run bench -- [options]
   --generator-connections N connections per source for the load generator (default 8)
   --connector-max-in-flight N  CONNECTOR_MAX_IN_FLIGHT for our connectors (default: project default)
   --worker-cache N       WORKER_MAX_CACHED_WORKFLOWS for our worker (default: project default)
-  --routing SPEC         ROOM_WORKFLOW_ROUTING: per-room, per-hotel or partitions:N (default: project default)
   --seed N               workload seed (default 42)
   --quick                short run for development (~3 min): 500 rooms, short steps, no hold, no memory phase
   --save-reference       also write the results to bench/results/reference/
@@ -103,11 +99,6 @@ function rampOf(value: string | undefined, fallback: readonly number[]): number[
   return rates.sort((a, b) => a - b);
 }
 
-function routingOf(value: string): string {
-  const parsed = roomRoutingSchema.safeParse(value);
-  if (!parsed.success) throw new OptionsError(`--routing: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-  return describeRouting(parsed.data);
-}
 
 /** Parses the command line; `null` when only the usage was asked for. */
 export function parseOptions(argv: readonly string[]): BenchOptions | null {
@@ -135,7 +126,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'generator-connections': { type: 'string' },
       'connector-max-in-flight': { type: 'string' },
       'worker-cache': { type: 'string' },
-      routing: { type: 'string' },
       seed: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'save-reference': { type: 'boolean', default: false },
@@ -172,7 +162,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     generatorConnections: number(values['generator-connections'], 8, 'generator-connections', { min: 1, max: 64 }),
     connectorMaxInFlight: values['connector-max-in-flight'] === undefined ? null : number(values['connector-max-in-flight'], 64, 'connector-max-in-flight', { min: 1, max: 10_000 }),
     workerCache: values['worker-cache'] === undefined ? null : number(values['worker-cache'], 2000, 'worker-cache', { min: 2 }),
-    routing: values.routing === undefined ? null : routingOf(values.routing),
     seed: number(values.seed, 42, 'seed'),
     quick,
     saveReference: values['save-reference'],

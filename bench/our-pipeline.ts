@@ -12,7 +12,6 @@ import { freePort } from './ports.js';
 export interface OurPipelineOptions {
   readonly connectorMaxInFlight: number | null;
   readonly workerCache: number | null;
-  readonly routing: string | null;
   /** Directory for V8 CPU profiles of the children, or null. */
   readonly profileDir: string | null;
   /** Told each child's pid as soon as it is spawned (so a dying bench can stop it). */
@@ -74,7 +73,6 @@ export class OurPipeline {
     };
     if (this.options.connectorMaxInFlight !== null) env['CONNECTOR_MAX_IN_FLIGHT'] = String(this.options.connectorMaxInFlight);
     if (this.options.workerCache !== null) env['WORKER_MAX_CACHED_WORKFLOWS'] = String(this.options.workerCache);
-    if (this.options.routing !== null) env['ROOM_WORKFLOW_ROUTING'] = this.options.routing;
     return env;
   }
 
