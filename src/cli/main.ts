@@ -18,9 +18,11 @@ import { seedDemo } from '../demo/seed.js';
 import { PartnerTrafficSimulator } from '../demo/simulator.js';
 import { adminUrlFor, dropDatabasesWithPrefix } from '../setup/postgres.js';
 import { ensureTemporalCli } from '../setup/temporal.js';
+import { ensureChromium } from '../setup/chromium.js';
 import { replayWorkflowHistory } from '../workers/worker.js';
 import { formatRoomLookup, lookUpRoom, parseRoomKey } from '../app/room-lookup.js';
 import { retireRoomGroupWorkflows } from '../app/retire-room-groups.js';
+import { retryRoomDeadLetters, roomsWithOpenDeadLetters } from '../app/dead-letter-retry.js';
 
 /** Test suites create their databases with this prefix (test/support/environment.ts). */
 const testDatabasePrefix = 'rs_test_';
@@ -42,6 +44,8 @@ usage: room-sync <command> [options]
   status                    per-source lag, backlog, alerts and what is sellable; exit 3 while paging
   room HOTEL/ROOM           which workflow serializes the room (UI link), its unified row and newest audit rows
   replay --workflow-id ID   replay a workflow's history (the one "room" names) against the current code
+  dead-letters retry [--room HOTEL/ROOM]
+                            deliver a room's dead-lettered changes again (after a fix); waits until applied
   seed | simulate           the demo's hotels / partner traffic alone
 
 Configuration is read from the environment: LEGACY_DATABASE_URL, CLOUD_DATABASE_URL,
@@ -188,6 +192,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     allowPositionals: true,
     options: {
       source: { type: 'string' },
+      room: { type: 'string' },
       'workflow-id': { type: 'string' },
       'no-demo': { type: 'boolean', default: false },
       tests: { type: 'boolean', default: false },
@@ -228,6 +233,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       await preparePostgres(config, log);
       await ensureTemporalCli(projectRoot, (message) => log.info(message));
       if (values.tests) {
+        await ensureChromium((message) => log.info(message));
         const dropped = await dropDatabasesWithPrefix(adminUrlFor(config.UNIFIED_DATABASE_URL), testDatabasePrefix);
         if (dropped.length > 0) log.info('dropped databases left by earlier test runs', { dropped });
       } else {
@@ -257,6 +263,33 @@ export async function main(argv: readonly string[]): Promise<number> {
       log.info('replayed with the current workflow code: deterministic', { workflowId, events: history.events?.length ?? 0 });
       await resources.close();
       return 0;
+    }
+    case 'dead-letters': {
+      if (subcommand !== 'retry') throw new ConfigError('usage: room-sync dead-letters retry [--room HOTEL/ROOM]');
+      const resources = new Resources(config);
+      try {
+        const roomArg = values.room;
+        const parsedRoom = roomArg === undefined ? null : parseRoomKey([roomArg]);
+        if (roomArg !== undefined && parsedRoom === null) throw new ConfigError(`--room: expected HOTEL/ROOM, got ${JSON.stringify(roomArg)}`);
+        const rooms = parsedRoom ? [parsedRoom] : await roomsWithOpenDeadLetters(resources.unified());
+        if (rooms.length === 0) process.stdout.write('no dead-lettered changes to retry\n');
+        let failedAgain = 0;
+        for (const room of rooms) {
+          const outcome = await retryRoomDeadLetters(resources.unified(), await resources.client(), config.TEMPORAL_TASK_QUEUE, room, {
+            onProgress: (message) => process.stderr.write(`${message}\n`),
+          });
+          failedAgain += outcome.failedAgain;
+          process.stdout.write(
+            `${outcome.room}: ${outcome.retried} retried, ${outcome.applied} applied, ${outcome.failedAgain} dead-lettered again` +
+              (outcome.notMappable > 0 ? `, ${outcome.notMappable} not a change (left as they are)` : '') +
+              '\n',
+          );
+        }
+        // Every retried change is settled either way; a change that failed again is in dead_letters with its new error.
+        return failedAgain > 0 ? 1 : 0;
+      } finally {
+        await resources.close();
+      }
     }
     case 'monitor': {
       const resources = new Resources(config);
