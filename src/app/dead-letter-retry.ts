@@ -42,7 +42,7 @@ export async function retryRoomDeadLetters(
   client: Client,
   taskQueue: string,
   room: RoomKey,
-  { timeoutMs = 120_000, onProgress = (_message: string) => undefined } = {},
+  { timeoutMs = 120_000, onProgress = (_message: string): void => undefined } = {},
 ): Promise<RetryOutcome> {
   const letters = await db
     .selectFrom('dead_letters')
