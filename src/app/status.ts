@@ -1,6 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { UnifiedDatabase } from '../db/schema.js';
 import { sourceNames, type SourceName } from '../domain/room.js';
+import { readUnapplied } from '../db/unapplied-repository.js';
+import { listQuarantinedRooms } from '../db/quarantine-repository.js';
 
 export interface SourceFreshness {
   readonly source: SourceName;
@@ -9,6 +11,9 @@ export interface SourceFreshness {
   /** Seconds since the newest acked real (non-heartbeat) change. */
   readonly lastChangeAgeSeconds: number | null;
   readonly changesAcked: number;
+  /** Changes Temporal took that no apply has taken yet, and how old (by source commit) the oldest is. */
+  readonly unapplied: number;
+  readonly oldestUnappliedAgeSeconds: number | null;
 }
 
 export interface PipelineCounts {
@@ -16,6 +21,7 @@ export interface PipelineCounts {
   readonly rooms: number;
   readonly conflicts: number;
   readonly deadLetters: number;
+  readonly quarantined: readonly { room: string; reason: string; quarantinedAt: string }[];
 }
 
 export async function readPipelineCounts(db: Kysely<UnifiedDatabase>): Promise<PipelineCounts> {
@@ -35,19 +41,25 @@ export async function readPipelineCounts(db: Kysely<UnifiedDatabase>): Promise<P
       sql<string>`(SELECT count(*) FROM dead_letters)`.as('dead_letters'),
     ])
     .executeTakeFirstOrThrow();
+  const unapplied = await readUnapplied(db);
+  const quarantined = await listQuarantinedRooms(db);
   return {
     sources: sourceNames.map((source) => {
       const cursor = cursors.find((row) => row.source === source);
+      const waiting = unapplied.get(source);
       return {
         source,
         lagSeconds: cursor?.lag_seconds ?? null,
         lastChangeAgeSeconds: cursor?.last_change_age_seconds ?? null,
         changesAcked: Number(cursor?.changes_acked ?? 0),
+        unapplied: waiting?.count ?? 0,
+        oldestUnappliedAgeSeconds: waiting?.oldestAgeSeconds ?? null,
       };
     }),
     rooms: Number(counts.rooms),
     conflicts: Number(counts.conflicts),
     deadLetters: Number(counts.dead_letters),
+    quarantined,
   };
 }
 
@@ -58,10 +70,18 @@ export function formatSeconds(seconds: number | null): string {
   return `${(seconds / 3600).toFixed(1)}h`;
 }
 
+function formatUnapplied(source: SourceFreshness): string {
+  return source.unapplied === 0 ? 'all applied' : `${source.unapplied} unapplied (oldest ${formatSeconds(source.oldestUnappliedAgeSeconds)})`;
+}
+
 /** The one-line view `npm start` prints every few seconds. */
 export function formatStatusLine(counts: PipelineCounts, appliedPerSecond: number, temporalUiUrl: string): string {
   const sources = counts.sources
-    .map((source) => `${source.source} acked ${formatSeconds(source.lagSeconds)} ago (last change ${formatSeconds(source.lastChangeAgeSeconds)})`)
+    .map(
+      (source) =>
+        `${source.source} acked ${formatSeconds(source.lagSeconds)} ago (last change ${formatSeconds(source.lastChangeAgeSeconds)}), ` +
+        `${formatUnapplied(source)}`,
+    )
     .join(' | ');
   return [
     `applied ${appliedPerSecond.toFixed(1)}/s`,
@@ -69,6 +89,7 @@ export function formatStatusLine(counts: PipelineCounts, appliedPerSecond: numbe
     `rooms ${counts.rooms}`,
     `conflicts ${counts.conflicts}`,
     `dead letters ${counts.deadLetters}`,
+    ...(counts.quarantined.length > 0 ? [`QUARANTINED ${counts.quarantined.length}`] : []),
     `Temporal UI ${temporalUiUrl}`,
   ].join(' | ');
 }
@@ -103,7 +124,7 @@ export async function readPipelineHealth(db: Kysely<UnifiedDatabase>): Promise<P
       sql<number>`extract(epoch FROM now() - checked_at)::float8`.as('checked_seconds_ago'),
     ])
     .execute();
-  const alerts = await db.selectFrom('alerts').select(['source', 'severity']).where('resolved_at', 'is', null).execute();
+  const alerts = await db.selectFrom('alerts').select(['source', 'severity']).where('resolved_at', 'is', null).where('subject', '=', 'lag').execute();
   const bookable = await db
     .selectFrom('bookable_rooms')
     .select(['sellable', 'reason', sql<string>`count(*)`.as('rooms')])
@@ -151,9 +172,13 @@ export function formatHealthReport(counts: PipelineCounts, health: PipelineHealt
         `slot retains ${formatBytes(source.slotRetainedBytes)}, connector ${source.connected === null ? 'unknown' : source.connected ? 'connected' : 'DISCONNECTED'}, ` +
         `checked ${formatSeconds(source.checkedSecondsAgo)} ago`,
     );
+    if (counted) lines.push(`       applied: ${formatUnapplied(counted)}`);
   }
   lines.push(`rooms ${counts.rooms}, sellable ${health.sellableRooms}, not sellable ${health.unsellableRooms}; conflicts ${counts.conflicts}; dead letters ${counts.deadLetters}`);
   if (health.sellableRooms === 0 && health.unsellableRooms > 0) lines.push('NOTHING IS SELLABLE');
   for (const { reason, rooms } of health.reasons) lines.push(`  ${rooms} room(s): ${reason}`);
+  for (const room of counts.quarantined) {
+    lines.push(`QUARANTINED ${room.room} since ${room.quarantinedAt}: ${room.reason} (after a fix: room-sync dead-letters retry --room ${room.room})`);
+  }
   return lines.join('\n');
 }

@@ -173,14 +173,15 @@ async function commandMigrate(config: AppConfig, log: Logger): Promise<void> {
   }
 }
 
-/** Exit code 3 while any source is paging, so scripts and probes can act on it. */
+/** Exit code 3 while any source is paging or a room is quarantined, so scripts and probes can act on it. */
 async function commandStatus(config: AppConfig): Promise<number> {
   const db = createUnifiedDb(createPool(config.UNIFIED_DATABASE_URL, { maxConnections: 1 }));
   try {
     const counts = await readPipelineCounts(db);
     const health = await readPipelineHealth(db);
     process.stdout.write(`${formatHealthReport(counts, health)}\n`);
-    return health.sources.some((source) => source.alert === 'page') ? 3 : 0;
+    // A quarantined room pages too: ops act on it just the same.
+    return health.sources.some((source) => source.alert === 'page') || counts.quarantined.length > 0 ? 3 : 0;
   } finally {
     await db.destroy();
   }
