@@ -1,4 +1,3 @@
-import type { Worker } from '@temporalio/worker';
 import { Connector } from '../cdc/connector.js';
 import { describeSource } from '../cdc/source-descriptor.js';
 import { sourceNames, type SourceName } from '../domain/room.js';
@@ -8,11 +7,11 @@ import { ensureLagMonitor, monitorSettingsFromConfig } from './lag-monitor.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Policy } from '../policy/schema.js';
-import { createRoomSyncWorker } from '../workers/worker.js';
+import { createRoomSyncWorker, type RoomSyncWorkers, type WorkerRole } from '../workers/worker.js';
 import type { Resources } from './resources.js';
 
 export interface RunningWorker {
-  readonly worker: Worker;
+  readonly worker: RoomSyncWorkers;
   readonly done: Promise<void>;
   stop(): Promise<void>;
 }
@@ -26,7 +25,13 @@ export function monitoredSources(resources: Resources) {
   }));
 }
 
-export async function startWorker(resources: Resources, policy: Policy, metrics: Metrics, log: Logger): Promise<RunningWorker> {
+export async function startWorker(
+  resources: Resources,
+  policy: Policy,
+  metrics: Metrics,
+  log: Logger,
+  roles: readonly WorkerRole[] = ['rooms', 'monitor'],
+): Promise<RunningWorker> {
   const { config } = resources;
   const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT) : null;
   if (metricsServer) log.info('metrics endpoint', { url: `http://127.0.0.1:${config.METRICS_PORT}/metrics` });
@@ -37,6 +42,7 @@ export async function startWorker(resources: Resources, policy: Policy, metrics:
     db: resources.unified(),
     policy,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    roles,
     monitoring: { sources: monitoredSources(resources), channels: channelsFromConfig(config), log: log.child('monitor'), metrics },
     onApplied: (result, durationMs) => {
       metrics.applyBatches.inc();
@@ -48,14 +54,14 @@ export async function startWorker(resources: Resources, policy: Policy, metrics:
     onQuarantined: () => metrics.roomsQuarantinedTotal.inc(),
   });
   const done = worker.run();
-  log.info('worker running', { taskQueue: config.TEMPORAL_TASK_QUEUE, policy: policy.policyVersion });
-  // The worker keeps the lag monitor alive: starting it is idempotent and hands it the current thresholds.
-  await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
+  log.info('worker running', { taskQueue: config.TEMPORAL_TASK_QUEUE, roles, policy: policy.policyVersion });
+  // The monitor worker keeps the lag monitor alive: starting it is idempotent and hands it the current thresholds.
+  if (roles.includes('monitor')) await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
   return {
     worker,
     done,
     stop: async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      worker.shutdown();
       await done;
       await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
     },

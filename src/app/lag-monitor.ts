@@ -1,4 +1,5 @@
 import { syncRoleKey } from '../workflows/search-attributes.js';
+import { monitorTaskQueue } from '../workers/worker.js';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/env.js';
 import { channelsFromConfig } from '../monitoring/channels.js';
@@ -20,11 +21,22 @@ export function monitorSettingsFromConfig(config: AppConfig): MonitorSettings {
   };
 }
 
-/** Starts the monitor if it is not running, and hands a running one the current settings. */
+/**
+ * Starts the monitor if it is not running, and hands a running one the current settings.
+ * `taskQueue` is the rooms' task queue; the monitor runs on its own (monitorTaskQueue).
+ */
 export async function ensureLagMonitor(client: Client, taskQueue: string, settings: MonitorSettings, workflowId = lagMonitorWorkflowId): Promise<void> {
+  // A monitor an earlier release started on the rooms' queue would wait there for activities no worker offers.
+  const running = await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .catch(() => null);
+  if (running?.status.name === 'RUNNING' && running.taskQueue !== monitorTaskQueue(taskQueue)) {
+    await client.workflow.getHandle(workflowId).terminate(`moved to task queue ${monitorTaskQueue(taskQueue)}`);
+  }
   await client.workflow.signalWithStart(lagMonitorWorkflow, {
     workflowId,
-    taskQueue,
+    taskQueue: monitorTaskQueue(taskQueue),
     args: [{ settings }],
     signal: monitorSettingsSignal,
     signalArgs: [settings],

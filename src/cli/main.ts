@@ -35,7 +35,9 @@ usage: room-sync <command> [options]
   start                     everything on this machine: set-up, Temporal dev server if none answers,
                             worker, both connectors; with the local default databases also demo
                             hotels and partner traffic (--no-demo to skip). Ctrl-C stops it all.
-  worker                    the Temporal worker (room-group workflows + apply activity)
+  worker [--only rooms|monitor]
+                            the Temporal workers: room workflows (apply, quarantine) on TEMPORAL_TASK_QUEUE,
+                            the lag monitor on TEMPORAL_TASK_QUEUE-monitor; both unless --only
   connector --source S      one CDC connector, S = legacy | cloud
   sources prepare           publication, REPLICA IDENTITY FULL and heartbeat table on both sources
   migrate                   bring the unified schema up to date
@@ -141,10 +143,11 @@ async function commandStart(config: AppConfig, demoWanted: boolean, log: Logger)
   });
 }
 
-async function commandWorker(config: AppConfig, log: Logger): Promise<void> {
+async function commandWorker(config: AppConfig, only: string | undefined, log: Logger): Promise<void> {
+  if (only !== undefined && only !== 'rooms' && only !== 'monitor') throw new ConfigError('worker --only takes rooms or monitor');
   const policy = await loadPolicy(config.POLICY_FILE);
   const resources = new Resources(config);
-  const worker = await startWorker(resources, policy, createMetrics(), log);
+  const worker = await startWorker(resources, policy, createMetrics(), log, only === undefined ? ['rooms', 'monitor'] : [only]);
   await Promise.race([
     worker.done,
     untilSignal(log, async () => {
@@ -194,6 +197,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     options: {
       source: { type: 'string' },
       room: { type: 'string' },
+      only: { type: 'string' },
       'workflow-id': { type: 'string' },
       'no-demo': { type: 'boolean', default: false },
       tests: { type: 'boolean', default: false },
@@ -214,7 +218,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       await commandStart(config, !values['no-demo'] && process.env['DEMO'] !== '0', log);
       return 0;
     case 'worker':
-      await commandWorker(config, log.child('worker'));
+      await commandWorker(config, values.only, log.child('worker'));
       return 0;
     case 'connector': {
       const source = values.source;

@@ -1,8 +1,9 @@
 import type { Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// The package is CommonJS: under ESM its namespace comes through the default export.
+import proto from '@temporalio/proto';
 import { roomSyncSearchAttributes } from '../workflows/search-attributes.js';
 
-const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+const keyword = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 
 /** The dev server's flags for them: registered at start, no cache delay. */
 export function devServerSearchAttributeArgs(): string[] {

@@ -47,8 +47,39 @@ export interface RoomSyncWorkerOptions {
   readonly maxCachedWorkflows?: number;
 }
 
-/** One worker hosts the room workflows, the lag monitor and their activities on one task queue. */
-export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Promise<Worker> {
+/** The lag monitor's own task queue: it keeps checking (and paging) while the room workers are down. */
+export function monitorTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-monitor`;
+}
+
+export type WorkerRole = 'rooms' | 'monitor';
+
+/**
+ * The room workers and the monitor worker of one process. They poll different task queues,
+ * so a process may run either or both (`room-sync worker --only rooms|monitor`).
+ */
+export class RoomSyncWorkers {
+  constructor(readonly workers: ReadonlyMap<WorkerRole, Worker>) {}
+
+  run(): Promise<void> {
+    return Promise.all([...this.workers.values()].map((worker) => worker.run())).then(() => undefined);
+  }
+
+  shutdown(): void {
+    for (const worker of this.workers.values()) if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+
+  getState(): ReturnType<Worker['getState']> {
+    const states = [...this.workers.values()].map((worker) => worker.getState());
+    return states.find((state) => state !== 'RUNNING') ?? 'RUNNING';
+  }
+}
+
+/**
+ * Room workflows (with the apply and quarantine activities) on `taskQueue`; the lag
+ * monitor (with the source checks and alert deliveries) on `monitorTaskQueue(taskQueue)`.
+ */
+export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { readonly roles?: readonly WorkerRole[] }): Promise<RoomSyncWorkers> {
   const activities = createActivities({
     db: options.db,
     policy: options.policy,
@@ -56,14 +87,40 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions): Prom
     ...(options.onApplied ? { onApplied: options.onApplied } : {}),
     ...(options.onQuarantined ? { onQuarantined: options.onQuarantined } : {}),
   });
-  return Worker.create({
-    connection: options.connection,
-    namespace: options.namespace,
-    taskQueue: options.taskQueue,
-    activities,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath, bundlerOptions }),
-    maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows,
-  });
+  const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath, bundlerOptions };
+  const roles = options.roles ?? ['rooms', 'monitor'];
+  const workers = new Map<WorkerRole, Worker>();
+  if (roles.includes('rooms')) {
+    const { applyRoomChanges, quarantineRoomChanges } = activities;
+    workers.set(
+      'rooms',
+      await Worker.create({
+        connection: options.connection,
+        namespace: options.namespace,
+        taskQueue: options.taskQueue,
+        activities: { applyRoomChanges, quarantineRoomChanges },
+        ...code,
+        maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows,
+        // A room whose worker died is picked up by another within seconds, not the default 10.
+        stickyQueueScheduleToStartTimeout: '3 seconds',
+      }),
+    );
+  }
+  if (roles.includes('monitor')) {
+    const { checkSources, recordAlertEvent, deliverAlert } = activities;
+    workers.set(
+      'monitor',
+      await Worker.create({
+        connection: options.connection,
+        namespace: options.namespace,
+        taskQueue: monitorTaskQueue(options.taskQueue),
+        activities: { checkSources, recordAlertEvent, deliverAlert },
+        ...code,
+        maxCachedWorkflows: 10,
+      }),
+    );
+  }
+  return new RoomSyncWorkers(workers);
 }
 
 /**

@@ -19,7 +19,7 @@ import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postg
 import { loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
-import { bundleRoomSyncWorkflows, createRoomSyncWorker } from '../../src/workers/worker.js';
+import { bundleRoomSyncWorkflows, createRoomSyncWorker, type WorkerRole } from '../../src/workers/worker.js';
 import { roomSyncSearchAttributes } from '../../src/workflows/search-attributes.js';
 
 // The suites' own databases live on the server the contract's variable names (the local default otherwise).
@@ -71,13 +71,18 @@ export async function createTestDatabases(label: string): Promise<TestDatabases>
   };
 }
 
+export interface TestTemporalOptions {
+  /** Serve the Temporal web UI on this port (127.0.0.1); no UI when unset. */
+  readonly uiPort?: number;
+}
+
 /** The real Temporal CLI dev server, built by the project's set-up into .tools/bin. */
-export async function startTestTemporal(): Promise<TestWorkflowEnvironment> {
+export async function startTestTemporal(options: TestTemporalOptions = {}): Promise<TestWorkflowEnvironment> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath(projectRoot) },
-      ui: false,
+      ...(options.uiPort === undefined ? { ui: false } : { ui: true, uiPort: options.uiPort }),
       log: { format: 'pretty', level: 'warn' },
       searchAttributes: [...roomSyncSearchAttributes],
     },
@@ -116,7 +121,9 @@ export class TestPipeline {
     private readonly options: PipelineOptions = {},
   ) {}
 
-  async startWorker(): Promise<void> {
+  /** Room and monitor workers by default; `roles` starts only some (a test can stop the room worker alone). */
+  async startWorker(roles: readonly WorkerRole[] = ['rooms', 'monitor']): Promise<void> {
+    if (this.worker) throw new Error('a worker is already running');
     this.worker = await createRoomSyncWorker({
       connection: this.env.nativeConnection,
       namespace: this.env.namespace ?? 'default',
@@ -124,6 +131,7 @@ export class TestPipeline {
       db: this.dbs.unified,
       policy: this.policy,
       workflowBundle: await workflowBundle(),
+      roles,
       monitoring: {
         sources: (['legacy', 'cloud'] as const).map((source) => ({
           descriptor: describeSource(source, this.dbs.urls[source]),
@@ -135,6 +143,14 @@ export class TestPipeline {
       },
     });
     this.workerRun = this.worker.run();
+  }
+
+  /** Shuts the worker down and waits for it; connectors keep running. */
+  async stopWorker(): Promise<void> {
+    this.worker?.shutdown();
+    await this.workerRun;
+    this.worker = null;
+    this.workerRun = null;
   }
 
   /** Starts a connector (snapshot first when its slot is new); resolves once it streams. */
