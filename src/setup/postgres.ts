@@ -165,9 +165,15 @@ export async function dropDatabase(adminUrl: string, databaseName: string): Prom
  * otherwise pin WAL and use up max_replication_slots). Test suites name theirs with
  * this prefix and drop them on success.
  */
+/** Drops the prefix's databases that nobody is connected to: another test run on this server keeps its own. */
 export async function dropDatabasesWithPrefix(adminUrl: string, prefix: string): Promise<string[]> {
   const names = await withClient(adminUrl, async (c) => {
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
+    const { rows } = await c.query<{ datname: string }>(
+      `SELECT d.datname FROM pg_database d
+        WHERE starts_with(d.datname, $1)
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname AND a.pid <> pg_backend_pid())`,
+      [prefix],
+    );
     return rows.map((row) => row.datname);
   });
   for (const name of names) await dropDatabase(adminUrl, name);
