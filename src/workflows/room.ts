@@ -59,8 +59,10 @@ export interface RoomWorkflowInput {
   readonly maxBatchesPerRun?: number;
 }
 
-function isRoomApplyFailure(error: unknown): error is ActivityFailure & { cause: ApplicationFailure } {
-  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === roomApplyFailedType;
+/** The apply's give-up, as the SDK surfaces a local activity's failure: bare or wrapped in an ActivityFailure. */
+function roomApplyFailureOf(error: unknown): ApplicationFailure | null {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  return failure instanceof ApplicationFailure && failure.type === roomApplyFailedType ? failure : null;
 }
 
 /**
@@ -123,11 +125,12 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
       }
       if (result.quarantineLifted) quarantine = null;
     } catch (error) {
-      if (!isRoomApplyFailure(error)) throw error;
+      const failure = roomApplyFailureOf(error);
+      if (failure === null) throw error;
       quarantine = await quarantineRoomChanges({
         room,
         changes: batch,
-        reason: error.cause.message,
+        reason: failure.message,
         quarantineKey: `${workflowInfo().runId}:${batchesApplied}`,
         retriedDeadLetterIds,
       });
