@@ -19,7 +19,7 @@ import { PartnerTrafficSimulator } from '../demo/simulator.js';
 import { adminUrlFor, dropDatabasesWithPrefix } from '../setup/postgres.js';
 import { ensureTemporalCli } from '../setup/temporal.js';
 import { ensureChromium } from '../setup/chromium.js';
-import { replayWorkflowHistory } from '../workers/worker.js';
+import { commandReplay } from './replay-command.js';
 import { formatRoomLookup, lookUpRoom, parseRoomKey } from '../app/room-lookup.js';
 import { retireRoomGroupWorkflows } from '../app/retire-room-groups.js';
 import { retryRoomDeadLetters, roomsWithOpenDeadLetters } from '../app/dead-letter-retry.js';
@@ -45,7 +45,8 @@ usage: room-sync <command> [options]
   monitor                   start the lag monitor workflow (or hand it new thresholds)
   status                    per-source lag, backlog, alerts and what is sellable; exit 3 while paging
   room HOTEL/ROOM           which workflow serializes the room (UI link), its unified row and newest audit rows
-  replay --workflow-id ID   replay a workflow's history (the one "room" names) against the current code
+  replay --room HOTEL/ROOM  replay every run of the room's workflow against the current code (--run-id RUN: one run;
+                            --workflow-id ID: any workflow; --file F: an exported history); exit 1 if any diverges
   dead-letters retry [--room HOTEL/ROOM]
                             deliver a room's dead-lettered changes again (after a fix); waits until applied
   seed | simulate           the demo's hotels / partner traffic alone
@@ -199,6 +200,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       room: { type: 'string' },
       only: { type: 'string' },
       'workflow-id': { type: 'string' },
+      'run-id': { type: 'string' },
+      file: { type: 'string' },
       'no-demo': { type: 'boolean', default: false },
       tests: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -259,16 +262,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       return 0;
     }
-    case 'replay': {
-      const workflowId = values['workflow-id'];
-      if (!workflowId) throw new ConfigError('usage: room-sync replay --workflow-id ID (room-sync room HOTEL/ROOM names it)');
-      const resources = new Resources(config);
-      const history = await (await resources.client()).workflow.getHandle(workflowId).fetchHistory();
-      await replayWorkflowHistory(history, workflowId);
-      log.info('replayed with the current workflow code: deterministic', { workflowId, events: history.events?.length ?? 0 });
-      await resources.close();
-      return 0;
-    }
+    case 'replay':
+      return commandReplay(config, { room: values.room, workflowId: values['workflow-id'], runId: values['run-id'], file: values.file });
     case 'dead-letters': {
       if (subcommand !== 'retry') throw new ConfigError('usage: room-sync dead-letters retry [--room HOTEL/ROOM]');
       const resources = new Resources(config);

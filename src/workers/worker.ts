@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
 const defaultMaxCachedWorkflows = 2_000;
 
 /** Our sources import siblings as `./x.js` (NodeNext); webpack must find the `.ts` behind them. */
-const bundlerOptions = {
+export const bundlerOptions = {
   webpackConfigHook: (config: Parameters<NonNullable<NonNullable<Parameters<typeof bundleWorkflowCode>[0]['webpackConfigHook']>>>[0]) => {
     config.resolve = { ...config.resolve, extensionAlias: { '.js': ['.ts', '.js'] } };
     return config;
