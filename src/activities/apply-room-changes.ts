@@ -6,21 +6,11 @@ import { sourceChangeSchema, type SourceChange } from '../mapping/change.js';
 import { applyChanges, type AppliedChanges, type Conflict } from '../merge/apply-changes.js';
 import type { RoomSources } from '../merge/field-values.js';
 import { settleRetriedDeadLetters } from '../db/quarantine-repository.js';
-import { appliedUpTo, clearUnapplied } from '../db/unapplied-repository.js';
+import { appliedUpTo } from '../db/unapplied-repository.js';
 import { applyFailure } from './apply-failure.js';
 import type { Policy } from '../policy/schema.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
-import {
-  appendConflicts,
-  loadLegacyHotels,
-  loadRoomSources,
-  lockHotelsShared,
-  lockRooms,
-  saveRoomSources,
-  upsertUnifiedRooms,
-  type RoomConflict,
-  type UnifiedRoomWrite,
-} from '../db/room-repository.js';
+import { loadMergeInputs, lockRoomsAndHotels, writeApplied, type RoomConflict, type UnifiedRoomWrite } from '../db/apply-statements.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 
 export interface ApplyRoomChangesInput {
@@ -166,10 +156,8 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
     // Outside an activity (tests call the function directly) there is no attempt count.
     const attempt = currentAttempt();
     const { outcomes, appended, quarantineLifted } = await db.transaction().execute(async (trx) => {
-      await lockRooms(trx, rooms);
-      await lockHotelsShared(trx, rooms.map((room) => room.hotelCode));
-      const stored = await loadRoomSources(trx, rooms);
-      const hotels = await loadLegacyHotels(trx, rooms.map((room) => room.hotelCode));
+      await lockRoomsAndHotels(trx, rooms);
+      const { rooms: stored, hotels } = await loadMergeInputs(trx, rooms);
       const writes: UnifiedRoomWrite[] = [];
       const conflicts: RoomConflict[] = [];
       const outcomes: { room: RoomKey; outcome: AppliedChanges }[] = [];
@@ -190,10 +178,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
           null;
         writes.push({ room, resolved: outcome.resolved, sources: outcome.sources, lastChangeCommitTime: newestCommit });
       }
-      await saveRoomSources(trx, writes);
-      await upsertUnifiedRooms(trx, writes);
-      const appended = await appendConflicts(trx, conflicts, policy.policyVersion);
-      await clearUnapplied(trx, appliedUpTo(validChanges));
+      const appended = await writeApplied(trx, { writes, conflicts, policyVersion: policy.policyVersion, taken: appliedUpTo(validChanges) });
       let quarantineLifted = false;
       for (const room of rooms) quarantineLifted = (await settleRetriedDeadLetters(trx, room, retried)) || quarantineLifted;
       return { outcomes, appended, quarantineLifted };

@@ -1,0 +1,223 @@
+import { sql, type Transaction } from 'kysely';
+import { z } from 'zod';
+import { roomKeyText, type RoomKey } from '../domain/room.js';
+import { legacyHotelSchema, sourceRoomValuesSchema, type LegacyHotel } from '../mapping/change.js';
+import type { Conflict } from '../merge/apply-changes.js';
+import { noSources, type RoomSources } from '../merge/field-values.js';
+import type { ResolvedRoom } from '../merge/resolve.js';
+import type { UnifiedDatabase } from './schema.js';
+import type { AppliedUpTo } from './unapplied-repository.js';
+
+/**
+ * The apply transaction in three statements (locks, reads, writes) instead of one per
+ * table: each round trip costs the worker and Postgres about as much as the work itself.
+ * Values travel as bound JSON parameters, never as SQL text.
+ */
+
+// Advisory lock namespaces (first key of the two-int form), so room and hotel locks never collide.
+export const roomLockSpace = 7101;
+export const hotelLockSpace = 7102;
+
+type Trx = Transaction<UnifiedDatabase>;
+
+/**
+ * Serializes writers of the same rooms (a timed-out attempt may still run when its retry
+ * starts; a retiring room-group workflow may hold changes of a room) and holds each hotel
+ * shared, so the legacy connector's exclusive lock orders property changes against it.
+ * Keys in sorted order, rooms before hotels: no two batches wait on each other in a cycle.
+ * Its own statement: the reads after it must see what the lock's previous holder committed.
+ */
+export async function lockRoomsAndHotels(trx: Trx, rooms: readonly RoomKey[]): Promise<void> {
+  const roomKeys = [...new Set(rooms.map(roomKeyText))].sort();
+  const hotelCodes = [...new Set(rooms.map((room) => room.hotelCode))].sort();
+  if (roomKeys.length === 0) return;
+  await sql`
+    SELECT
+      (SELECT count(pg_advisory_xact_lock(${roomLockSpace}, hashtext(k))) FROM unnest(${roomKeys}::text[]) WITH ORDINALITY AS r(k, n)) AS rooms,
+      (SELECT count(pg_advisory_xact_lock_shared(${hotelLockSpace}, hashtext(c))) FROM unnest(${hotelCodes}::text[]) WITH ORDINALITY AS h(c, n)) AS hotels`.execute(trx);
+}
+
+const sourceRecordSchema = z.object({ position: z.string(), commitTime: z.string(), values: sourceRoomValuesSchema.nullable() });
+const storedRoomSchema = z.object({
+  hotel_code: z.string(),
+  room_code: z.string(),
+  legacy: sourceRecordSchema.nullable(),
+  cloud: sourceRecordSchema.nullable(),
+  legacy_hotel: legacyHotelSchema.nullable(),
+});
+const storedHotelSchema = z.object({
+  hotel_code: z.string(),
+  present: z.boolean(),
+  mgmt_typ: z.string(),
+  currency: z.string(),
+  position: z.string(),
+  commit_time: z.string(),
+});
+
+export interface MergeInputs {
+  /** Each room's stored source values, keyed by `roomKeyText`; a room never seen has none. */
+  readonly rooms: Map<string, RoomSources>;
+  /** The legacy property of each hotel, as the legacy connector last recorded it. */
+  readonly hotels: Map<string, LegacyHotel>;
+}
+
+/** Everything the merge reads for the batch, in one round trip. */
+export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Promise<MergeInputs> {
+  const hotelCodes = [...new Set(rooms.map((room) => room.hotelCode))];
+  const { rows } = await sql<{ rooms: unknown; hotels: unknown }>`
+    SELECT
+      (SELECT coalesce(json_agg(json_build_object('hotel_code', s.hotel_code, 'room_code', s.room_code, 'legacy', s.legacy, 'cloud', s.cloud, 'legacy_hotel', s.legacy_hotel)), '[]'::json)
+         FROM room_sources s
+         JOIN unnest(${rooms.map((room) => room.hotelCode)}::text[], ${rooms.map((room) => room.roomCode)}::text[]) AS k(hotel_code, room_code)
+           ON k.hotel_code = s.hotel_code AND k.room_code = s.room_code) AS rooms,
+      (SELECT coalesce(json_agg(json_build_object('hotel_code', h.hotel_code, 'present', h.present, 'mgmt_typ', h.mgmt_typ, 'currency', h.currency,
+                                                  'position', h.position, 'commit_time', to_char(h.commit_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))), '[]'::json)
+         FROM legacy_hotels h WHERE h.hotel_code = ANY(${hotelCodes}::text[])) AS hotels`.execute(trx);
+  const row = rows[0];
+  const loaded = new Map<string, RoomSources>(rooms.map((room) => [roomKeyText(room), noSources]));
+  for (const stored of z.array(storedRoomSchema).parse(row?.rooms ?? [])) {
+    loaded.set(roomKeyText({ hotelCode: stored.hotel_code, roomCode: stored.room_code }), {
+      legacy: stored.legacy,
+      cloud: stored.cloud,
+      legacyHotel: stored.legacy_hotel,
+    });
+  }
+  const hotels = new Map<string, LegacyHotel>();
+  for (const hotel of z.array(storedHotelSchema).parse(row?.hotels ?? [])) {
+    hotels.set(hotel.hotel_code, {
+      hotelCode: hotel.hotel_code,
+      present: hotel.present,
+      mgmtType: hotel.mgmt_typ,
+      currency: hotel.currency,
+      position: hotel.position,
+      commitTime: hotel.commit_time,
+    });
+  }
+  return { rooms: loaded, hotels };
+}
+
+export interface UnifiedRoomWrite {
+  readonly room: RoomKey;
+  readonly resolved: ResolvedRoom;
+  readonly sources: RoomSources;
+  /** Commit time of the newest change this batch applied to the room; null keeps the stored one. */
+  readonly lastChangeCommitTime: string | null;
+}
+
+export interface RoomConflict {
+  readonly room: RoomKey;
+  readonly conflict: Conflict;
+}
+
+export interface AppliedWrites {
+  readonly writes: readonly UnifiedRoomWrite[];
+  readonly conflicts: readonly RoomConflict[];
+  readonly policyVersion: string;
+  /** What the batch has taken, per room and source: those changes leave the unapplied ledger. */
+  readonly taken: readonly AppliedUpTo[];
+}
+
+/**
+ * One statement for every write of the batch: each source's latest value, the unified
+ * row with per-field provenance, the audit rows, and the ledger entries it took.
+ * Returns the number of audit rows appended (a replayed batch appends none).
+ */
+export async function writeApplied(trx: Trx, applied: AppliedWrites): Promise<number> {
+  const writes = applied.writes.map(({ room, resolved, sources, lastChangeCommitTime }) => ({
+    hotel_code: room.hotelCode,
+    room_code: room.roomCode,
+    legacy: sources.legacy,
+    cloud: sources.cloud,
+    legacy_hotel: sources.legacyHotel,
+    hotel_class: resolved.hotelClass,
+    room_type: resolved.roomType,
+    rate_minor: resolved.rate?.rate_minor ?? null,
+    currency: resolved.rate?.currency ?? null,
+    availability: resolved.availability,
+    status: resolved.status,
+    rate_source: resolved.decisions.rate.source,
+    availability_source: resolved.decisions.availability.source,
+    room_type_source: resolved.decisions.room_type.source,
+    status_source: resolved.decisions.status.source,
+    availability_owner: resolved.decisions.availability.owner,
+    policy_version: resolved.policyVersion,
+    legacy_position: sources.legacy?.position ?? null,
+    cloud_position: sources.cloud?.position ?? null,
+    legacy_commit_time: sources.legacy?.commitTime ?? null,
+    cloud_commit_time: sources.cloud?.commitTime ?? null,
+    last_change_commit_time: lastChangeCommitTime,
+  }));
+  const conflicts = applied.conflicts.map(({ room, conflict }) => ({
+    hotel_code: room.hotelCode,
+    room_code: room.roomCode,
+    field: conflict.field,
+    legacy_value: conflict.legacyValue,
+    cloud_value: conflict.cloudValue,
+    winning_value: conflict.winningValue,
+    winning_source: conflict.winningSource,
+    rule: conflict.rule,
+    policy_version: applied.policyVersion,
+    hotel_class: conflict.hotelClass,
+    legacy_position: conflict.legacyPosition,
+    legacy_hotel_position: conflict.legacyHotelPosition,
+    cloud_position: conflict.cloudPosition,
+    trigger_source: conflict.triggerSource,
+    trigger_position: conflict.triggerPosition,
+  }));
+  const taken = applied.taken.map((entry) => ({ hotel_code: entry.room.hotelCode, room_code: entry.room.roomCode, source: entry.source, position: entry.position }));
+  if (writes.length === 0 && conflicts.length === 0 && taken.length === 0) return 0;
+  const { rows } = await sql<{ appended: string }>`
+    WITH w AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(writes)}::jsonb) AS w(
+        hotel_code text, room_code text, legacy jsonb, cloud jsonb, legacy_hotel jsonb,
+        hotel_class text, room_type text, rate_minor bigint, currency text, availability integer, status text,
+        rate_source text, availability_source text, room_type_source text, status_source text, availability_owner text, policy_version text,
+        legacy_position text, cloud_position text, legacy_commit_time timestamptz, cloud_commit_time timestamptz, last_change_commit_time timestamptz)
+    ),
+    saved AS (
+      INSERT INTO room_sources (hotel_code, room_code, legacy, cloud, legacy_hotel, updated_at)
+      SELECT hotel_code, room_code, legacy, cloud, legacy_hotel, now() FROM w
+      ON CONFLICT (hotel_code, room_code) DO UPDATE
+        SET legacy = excluded.legacy, cloud = excluded.cloud, legacy_hotel = excluded.legacy_hotel, updated_at = excluded.updated_at
+    ),
+    unified AS (
+      INSERT INTO unified_rooms (
+        hotel_code, room_code, hotel_class, room_type, rate_minor, currency, availability, status,
+        rate_source, availability_source, room_type_source, status_source, availability_owner, policy_version, updated_at,
+        legacy_position, cloud_position, legacy_commit_time, cloud_commit_time, last_change_commit_time)
+      SELECT hotel_code, room_code, hotel_class, room_type, rate_minor, currency, availability, status,
+             rate_source, availability_source, room_type_source, status_source, availability_owner, policy_version, now(),
+             legacy_position, cloud_position, legacy_commit_time, cloud_commit_time, last_change_commit_time
+        FROM w
+      ON CONFLICT (hotel_code, room_code) DO UPDATE SET
+        hotel_class = excluded.hotel_class, room_type = excluded.room_type, rate_minor = excluded.rate_minor, currency = excluded.currency,
+        availability = excluded.availability, status = excluded.status, rate_source = excluded.rate_source,
+        availability_source = excluded.availability_source, room_type_source = excluded.room_type_source, status_source = excluded.status_source,
+        availability_owner = excluded.availability_owner, policy_version = excluded.policy_version, updated_at = excluded.updated_at,
+        legacy_position = excluded.legacy_position, cloud_position = excluded.cloud_position,
+        legacy_commit_time = excluded.legacy_commit_time, cloud_commit_time = excluded.cloud_commit_time,
+        last_change_commit_time = coalesce(excluded.last_change_commit_time, unified_rooms.last_change_commit_time)
+    ),
+    audit AS (
+      INSERT INTO conflict_audit (
+        hotel_code, room_code, field, legacy_value, cloud_value, winning_value, winning_source, rule, policy_version,
+        hotel_class, legacy_position, legacy_hotel_position, cloud_position, trigger_source, trigger_position)
+      SELECT hotel_code, room_code, field, legacy_value, cloud_value, winning_value, winning_source, rule, policy_version,
+             hotel_class, legacy_position, legacy_hotel_position, cloud_position, trigger_source, trigger_position
+        -- A set-returning function yields its rows in array order: ids follow the merge's order.
+        FROM jsonb_to_recordset(${JSON.stringify(conflicts)}::jsonb) AS a(
+          hotel_code text, room_code text, field text, legacy_value jsonb, cloud_value jsonb, winning_value jsonb, winning_source text,
+          rule text, policy_version text, hotel_class text, legacy_position text, legacy_hotel_position text, cloud_position text,
+          trigger_source text, trigger_position text)
+      -- Defence in depth: the position guard already drops replays.
+      ON CONFLICT DO NOTHING
+      RETURNING 1
+    ),
+    cleared AS (
+      DELETE FROM unapplied_changes u
+       USING jsonb_to_recordset(${JSON.stringify(taken)}::jsonb) AS t(hotel_code text, room_code text, source text, position text)
+       WHERE u.hotel_code = t.hotel_code AND u.room_code = t.room_code AND u.source = t.source AND u.position <= t.position
+    )
+    SELECT count(*)::text AS appended FROM audit`.execute(trx);
+  return Number(rows[0]?.appended ?? 0);
+}
