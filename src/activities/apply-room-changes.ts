@@ -7,6 +7,7 @@ import { applyChanges, type AppliedChanges, type Conflict } from '../merge/apply
 import type { RoomSources } from '../merge/field-values.js';
 import { settleRetriedDeadLetters } from '../db/quarantine-repository.js';
 import { appliedUpTo } from '../db/unapplied-repository.js';
+import { changedFieldEntries, fieldEntries } from '../audit/field-history.js';
 import { applyFailure } from './apply-failure.js';
 import type { Policy } from '../policy/schema.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
@@ -157,7 +158,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
     const attempt = currentAttempt();
     const { outcomes, appended, quarantineLifted } = await db.transaction().execute(async (trx) => {
       await lockRoomsAndHotels(trx, rooms);
-      const { rooms: stored, hotels } = await loadMergeInputs(trx, rooms);
+      const { rooms: stored, hotels, chainHeads, latestFields } = await loadMergeInputs(trx, rooms);
       const writes: UnifiedRoomWrite[] = [];
       const conflicts: RoomConflict[] = [];
       const outcomes: { room: RoomKey; outcome: AppliedChanges }[] = [];
@@ -178,7 +179,19 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
           null;
         writes.push({ room, resolved: outcome.resolved, sources: outcome.sources, lastChangeCommitTime: newestCommit });
       }
-      const appended = await writeApplied(trx, { writes, conflicts, policyVersion: policy.policyVersion, taken: appliedUpTo(validChanges) });
+      const fieldHistory = writes.map(({ room, resolved, sources }) => ({
+        room,
+        entries: changedFieldEntries(latestFields.get(roomKeyText(room)) ?? new Map(), fieldEntries(resolved, sources)),
+      }));
+      const appended = await writeApplied(trx, {
+        writes,
+        conflicts,
+        fieldHistory,
+        chainHeads,
+        appliedAt: new Date().toISOString(),
+        policyVersion: policy.policyVersion,
+        taken: appliedUpTo(validChanges),
+      });
       let quarantineLifted = false;
       for (const room of rooms) quarantineLifted = (await settleRetriedDeadLetters(trx, room, retried)) || quarantineLifted;
       return { outcomes, appended, quarantineLifted };

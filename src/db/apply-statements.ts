@@ -7,6 +7,9 @@ import { noSources, type RoomSources } from '../merge/field-values.js';
 import type { ResolvedRoom } from '../merge/resolve.js';
 import type { UnifiedDatabase } from './schema.js';
 import type { AppliedUpTo } from './unapplied-repository.js';
+import { chainRows } from '../audit/chain.js';
+import type { FieldHistoryEntry } from '../audit/field-history.js';
+import { fieldNames, type FieldName } from '../domain/room.js';
 
 /**
  * The apply transaction in three statements (locks, reads, writes) instead of one per
@@ -59,12 +62,35 @@ export interface MergeInputs {
   readonly rooms: Map<string, RoomSources>;
   /** The legacy property of each hotel, as the legacy connector last recorded it. */
   readonly hotels: Map<string, LegacyHotel>;
+  /** Each room's newest audit row hash: where its chain goes on. */
+  readonly chainHeads: Map<string, string>;
+  /** Each room's newest field history row per field: what the unified row shows now. */
+  readonly latestFields: Map<string, Map<FieldName, FieldHistoryEntry>>;
 }
+
+const fieldValueSchema = z.union([z.object({ rate_minor: z.number(), currency: z.string() }), z.number(), z.string()]).nullable();
+const storedFieldSchema = z.object({
+  hotel_code: z.string(),
+  room_code: z.string(),
+  field: z.enum(fieldNames),
+  value: fieldValueSchema,
+  source: z.enum(['legacy', 'cloud']).nullable(),
+  rule: z.string(),
+  policy_version: z.string(),
+  hotel_class: z.string(),
+  legacy_value: fieldValueSchema,
+  cloud_value: fieldValueSchema,
+  source_position: z.string().nullable(),
+  source_commit_time: z.string().nullable(),
+});
+const chainHeadSchema = z.object({ hotel_code: z.string(), room_code: z.string(), row_hash: z.string().nullable() });
 
 /** Everything the merge reads for the batch, in one round trip. */
 export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Promise<MergeInputs> {
   const hotelCodes = [...new Set(rooms.map((room) => room.hotelCode))];
-  const { rows } = await sql<{ rooms: unknown; hotels: unknown }>`
+  const hotelsOf = rooms.map((room) => room.hotelCode);
+  const roomsOf = rooms.map((room) => room.roomCode);
+  const { rows } = await sql<{ rooms: unknown; hotels: unknown; heads: unknown; fields: unknown }>`
     SELECT
       (SELECT coalesce(json_agg(json_build_object('hotel_code', s.hotel_code, 'room_code', s.room_code, 'legacy', s.legacy, 'cloud', s.cloud, 'legacy_hotel', s.legacy_hotel)), '[]'::json)
          FROM room_sources s
@@ -72,7 +98,23 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
            ON k.hotel_code = s.hotel_code AND k.room_code = s.room_code) AS rooms,
       (SELECT coalesce(json_agg(json_build_object('hotel_code', h.hotel_code, 'present', h.present, 'mgmt_typ', h.mgmt_typ, 'currency', h.currency,
                                                   'position', h.position, 'commit_time', to_char(h.commit_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))), '[]'::json)
-         FROM legacy_hotels h WHERE h.hotel_code = ANY(${hotelCodes}::text[])) AS hotels`.execute(trx);
+         FROM legacy_hotels h WHERE h.hotel_code = ANY(${hotelCodes}::text[])) AS hotels,
+      (SELECT coalesce(json_agg(json_build_object('hotel_code', k.hotel_code, 'room_code', k.room_code, 'row_hash', head.row_hash)), '[]'::json)
+         FROM unnest(${hotelsOf}::text[], ${roomsOf}::text[]) AS k(hotel_code, room_code)
+         CROSS JOIN LATERAL (
+           SELECT a.row_hash FROM conflict_audit a
+            WHERE a.hotel_code = k.hotel_code AND a.room_code = k.room_code
+            ORDER BY a.id DESC LIMIT 1) head) AS heads,
+      (SELECT coalesce(json_agg(json_build_object(
+                'hotel_code', k.hotel_code, 'room_code', k.room_code, 'field', f.field, 'value', f.value, 'source', f.source, 'rule', f.rule,
+                'policy_version', f.policy_version, 'hotel_class', f.hotel_class, 'legacy_value', f.legacy_value, 'cloud_value', f.cloud_value,
+                'source_position', f.source_position, 'source_commit_time', to_char(f.source_commit_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))), '[]'::json)
+         FROM unnest(${hotelsOf}::text[], ${roomsOf}::text[]) AS k(hotel_code, room_code)
+         CROSS JOIN unnest(${[...fieldNames]}::text[]) AS fields(name)
+         CROSS JOIN LATERAL (
+           SELECT h.* FROM unified_field_history h
+            WHERE h.hotel_code = k.hotel_code AND h.room_code = k.room_code AND h.field = fields.name
+            ORDER BY h.id DESC LIMIT 1) f) AS fields`.execute(trx);
   const row = rows[0];
   const loaded = new Map<string, RoomSources>(rooms.map((room) => [roomKeyText(room), noSources]));
   for (const stored of z.array(storedRoomSchema).parse(row?.rooms ?? [])) {
@@ -93,7 +135,19 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
       commitTime: hotel.commit_time,
     });
   }
-  return { rooms: loaded, hotels };
+  const chainHeads = new Map<string, string>();
+  for (const head of z.array(chainHeadSchema).parse(row?.heads ?? [])) {
+    if (head.row_hash !== null) chainHeads.set(roomKeyText({ hotelCode: head.hotel_code, roomCode: head.room_code }), head.row_hash);
+  }
+  const latestFields = new Map<string, Map<FieldName, FieldHistoryEntry>>();
+  for (const stored of z.array(storedFieldSchema).parse(row?.fields ?? [])) {
+    const key = roomKeyText({ hotelCode: stored.hotel_code, roomCode: stored.room_code });
+    const fields = latestFields.get(key) ?? new Map<FieldName, FieldHistoryEntry>();
+    const { hotel_code: _hotel, room_code: _room, ...entry } = stored;
+    fields.set(stored.field, entry);
+    latestFields.set(key, fields);
+  }
+  return { rooms: loaded, hotels, chainHeads, latestFields };
 }
 
 export interface UnifiedRoomWrite {
@@ -109,9 +163,20 @@ export interface RoomConflict {
   readonly conflict: Conflict;
 }
 
+export interface FieldHistoryWrite {
+  readonly room: RoomKey;
+  readonly entries: readonly FieldHistoryEntry[];
+}
+
 export interface AppliedWrites {
   readonly writes: readonly UnifiedRoomWrite[];
   readonly conflicts: readonly RoomConflict[];
+  /** Fields whose value or provenance moved, per room. */
+  readonly fieldHistory: readonly FieldHistoryWrite[];
+  /** Each room's newest audit row hash before this batch. */
+  readonly chainHeads: ReadonlyMap<string, string>;
+  /** When the batch was applied: the audit rows' resolved_at and the history's applied_at. */
+  readonly appliedAt: string;
   readonly policyVersion: string;
   /** What the batch has taken, per room and source: those changes leave the unapplied ledger. */
   readonly taken: readonly AppliedUpTo[];
@@ -147,7 +212,7 @@ export async function writeApplied(trx: Trx, applied: AppliedWrites): Promise<nu
     cloud_commit_time: sources.cloud?.commitTime ?? null,
     last_change_commit_time: lastChangeCommitTime,
   }));
-  const conflicts = applied.conflicts.map(({ room, conflict }) => ({
+  const unchained = applied.conflicts.map(({ room, conflict }) => ({
     hotel_code: room.hotelCode,
     room_code: room.roomCode,
     field: conflict.field,
@@ -163,9 +228,20 @@ export async function writeApplied(trx: Trx, applied: AppliedWrites): Promise<nu
     cloud_position: conflict.cloudPosition,
     trigger_source: conflict.triggerSource,
     trigger_position: conflict.triggerPosition,
+    resolved_at: applied.appliedAt,
   }));
+  // Each room's rows go on from its chain head, in the merge's order.
+  const byRoom = new Map<string, typeof unchained>();
+  for (const row of unchained) {
+    const key = roomKeyText({ hotelCode: row.hotel_code, roomCode: row.room_code });
+    byRoom.set(key, [...(byRoom.get(key) ?? []), row]);
+  }
+  const conflicts = [...byRoom.entries()].flatMap(([key, rows]) => chainRows(applied.chainHeads.get(key) ?? null, rows));
+  const history = applied.fieldHistory.flatMap(({ room, entries }) =>
+    entries.map((entry) => ({ hotel_code: room.hotelCode, room_code: room.roomCode, ...entry, applied_at: applied.appliedAt })),
+  );
   const taken = applied.taken.map((entry) => ({ hotel_code: entry.room.hotelCode, room_code: entry.room.roomCode, source: entry.source, position: entry.position }));
-  if (writes.length === 0 && conflicts.length === 0 && taken.length === 0) return 0;
+  if (writes.length === 0 && conflicts.length === 0 && taken.length === 0 && history.length === 0) return 0;
   const { rows } = await sql<{ appended: string }>`
     WITH w AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(writes)}::jsonb) AS w(
@@ -201,17 +277,27 @@ export async function writeApplied(trx: Trx, applied: AppliedWrites): Promise<nu
     audit AS (
       INSERT INTO conflict_audit (
         hotel_code, room_code, field, legacy_value, cloud_value, winning_value, winning_source, rule, policy_version,
-        hotel_class, legacy_position, legacy_hotel_position, cloud_position, trigger_source, trigger_position)
+        hotel_class, legacy_position, legacy_hotel_position, cloud_position, trigger_source, trigger_position, resolved_at, prev_hash, row_hash)
       SELECT hotel_code, room_code, field, legacy_value, cloud_value, winning_value, winning_source, rule, policy_version,
-             hotel_class, legacy_position, legacy_hotel_position, cloud_position, trigger_source, trigger_position
+             hotel_class, legacy_position, legacy_hotel_position, cloud_position, trigger_source, trigger_position, resolved_at, prev_hash, row_hash
         -- A set-returning function yields its rows in array order: ids follow the merge's order.
         FROM jsonb_to_recordset(${JSON.stringify(conflicts)}::jsonb) AS a(
           hotel_code text, room_code text, field text, legacy_value jsonb, cloud_value jsonb, winning_value jsonb, winning_source text,
           rule text, policy_version text, hotel_class text, legacy_position text, legacy_hotel_position text, cloud_position text,
-          trigger_source text, trigger_position text)
+          trigger_source text, trigger_position text, resolved_at timestamptz, prev_hash text, row_hash text)
       -- Defence in depth: the position guard already drops replays.
       ON CONFLICT DO NOTHING
       RETURNING 1
+    ),
+    history AS (
+      INSERT INTO unified_field_history (
+        hotel_code, room_code, field, value, source, rule, policy_version, hotel_class, legacy_value, cloud_value,
+        source_position, source_commit_time, applied_at)
+      SELECT hotel_code, room_code, field, coalesce(value, 'null'::jsonb), source, rule, policy_version, hotel_class,
+             coalesce(legacy_value, 'null'::jsonb), coalesce(cloud_value, 'null'::jsonb), source_position, source_commit_time, applied_at
+        FROM jsonb_to_recordset(${JSON.stringify(history)}::jsonb) AS h(
+          hotel_code text, room_code text, field text, value jsonb, source text, rule text, policy_version text, hotel_class text,
+          legacy_value jsonb, cloud_value jsonb, source_position text, source_commit_time timestamptz, applied_at timestamptz)
     ),
     cleared AS (
       DELETE FROM unapplied_changes u

@@ -3,6 +3,7 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import * as unifiedSchema from './migrations/2026_11_27_0001_unified_schema.js';
 import * as lagAlerting from './migrations/2026_11_27_0002_lag_alerting.js';
 import * as appliedFreshness from './migrations/2026_12_01_0003_applied_freshness_and_quarantine.js';
+import * as auditChain from './migrations/2026_12_01_0004_audit_chain_and_field_history.js';
 import type { UnifiedDatabase } from './schema.js';
 
 /** Migrations are listed in code so they ship inside the bundle and run the same under tsx and node. */
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_27_0001_unified_schema': unifiedSchema,
   '2026_11_27_0002_lag_alerting': lagAlerting,
   '2026_12_01_0003_applied_freshness_and_quarantine': appliedFreshness,
+  '2026_12_01_0004_audit_chain_and_field_history': auditChain,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

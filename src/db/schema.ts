@@ -54,6 +54,27 @@ export interface ConflictAuditTable {
   cloud_position: string | null;
   trigger_source: SourceName;
   trigger_position: string;
+  /** The per-room hash chain (src/audit/chain.ts); null on rows written before it existed. */
+  prev_hash: string | null;
+  row_hash: string | null;
+}
+
+/** Append-only: every change of a unified field's value or provenance. */
+export interface UnifiedFieldHistoryTable {
+  id: GeneratedBigInt;
+  hotel_code: string;
+  room_code: string;
+  field: 'rate' | 'availability' | 'room_type' | 'status';
+  value: Json;
+  source: SourceName | null;
+  rule: string;
+  policy_version: string;
+  hotel_class: string;
+  legacy_value: Json;
+  cloud_value: Json;
+  source_position: string | null;
+  source_commit_time: Timestamp | null;
+  applied_at: Timestamp;
 }
 
 /** Each source's latest value per room, the merge's only input besides the policy. */
@@ -205,5 +226,6 @@ export interface UnifiedDatabase {
   dead_letters: DeadLettersTable;
   cdc_cursors: CdcCursorsTable;
   unapplied_changes: UnappliedChangesTable;
+  unified_field_history: UnifiedFieldHistoryTable;
   room_quarantine: RoomQuarantineTable;
 }
