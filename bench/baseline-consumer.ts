@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     switch (message.tag) {
       case 'begin': {
         commitLsn = message.commitLsn ?? '0/0';
-        const micros = message.commitTime.valueOf() as bigint;
+        const micros = message.commitTime.valueOf();
         transaction = tracker.begin(commitLsn, new Date(Number(micros / 1000n)).toISOString());
         return;
       }
@@ -174,6 +174,7 @@ async function main(): Promise<void> {
   const failureCheck = setInterval(() => {
     if (failure !== null) {
       clearInterval(failureCheck);
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- `failure` is whatever was caught; `!== null` narrowed unknown to {}
       process.stderr.write(`baseline ${source}: ${failure instanceof Error ? failure.message : String(failure)}\n`);
       void stop(1);
     }

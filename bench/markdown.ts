@@ -31,8 +31,8 @@ export function summaryMarkdown(summary: BenchSummary, svgName: string): string 
           '## Memory with many rooms',
           '',
           `${summary.workflows.opened} more rooms were inserted into legacy (50 per transaction, at most 200 not yet reflected); under per-room routing each opens its own workflow. All ${summary.workflows.touched} rooms were reflected after ${summary.workflows.opening_s}s ` +
-            `(${summary.workflows.opened_per_s} rooms per second). With ${summary.workflows.open_room_workflows ?? '?'} workflows open (routing ${summary.routing}), the worker\'s RSS was ${summary.workflows.worker_rss_mib} MiB ` +
-            `(peak over the whole run ${summary.workflows.worker_hwm_mib} MiB) and the Temporal server\'s ${summary.workflows.temporal_rss_mib} MiB. CPU per added room (ms): ${JSON.stringify(summary.workflows.cpu_ms_per_opened_workflow)}.`,
+            `(${summary.workflows.opened_per_s} rooms per second). With ${summary.workflows.open_room_workflows ?? '?'} workflows open (routing ${summary.routing}), the worker's RSS was ${summary.workflows.worker_rss_mib} MiB ` +
+            `(peak over the whole run ${summary.workflows.worker_hwm_mib} MiB) and the Temporal server's ${summary.workflows.temporal_rss_mib} MiB. CPU per added room (ms): ${JSON.stringify(summary.workflows.cpu_ms_per_opened_workflow)}.`,
         ]
       : []),
     '',
@@ -42,7 +42,7 @@ export function summaryMarkdown(summary: BenchSummary, svgName: string): string 
     '',
     '- Our design runs as `npm start` runs it: the project\'s Temporal dev server (own port, own SQLite file under `.data/bench`), `room-sync worker` and one `room-sync connector` per source, each a child process, on the bench\'s own databases `rs_bench_*` (recreated each run).',
     '- The naive baseline (bench/baseline-consumer.ts): one process per source reading its own pgoutput slot and upserting each row change into `baseline_rooms`, last write wins, no Temporal, no audit; up to ' +
-      `${o.baselineConcurrency} upserts in flight per source, each room\'s in log order. It runs after ours has been stopped, on the same sources, with the same seeded generator.`,
+      `${o.baselineConcurrency} upserts in flight per source, each room's in log order. It runs after ours has been stopped, on the same sources, with the same seeded generator.`,
     '- Load: one autocommit UPDATE per change on a source room row, open loop at the offered rate; each change records its transaction start (`now()`, µs).',
     '- Latency: a bench-only trigger on `unified_rooms` (and `baseline_rooms`) records `clock_timestamp()` whenever a source\'s commit time in the row moves; a change is reflected by the first such row of its room and source whose commit time is at or after the change\'s transaction start. One clock (the database\'s); the start precedes the commit by the UPDATE itself (< 1 ms).',
     '- Sustained: over the steady window the backlog (changes committed and not yet reflected, sampled each second) grows by less than 2% of the offered rate per second, our connectors\' cursor lag (`now() - cdc_cursors.last_acked_commit_time`) does not climb, every change is reflected within the drain time, and the generator achieved 95% of the offered rate.',

@@ -12,7 +12,6 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { sql } from 'kysely';
 import { ensureLagMonitor } from '../src/app/lag-monitor.js';
 import { historyToJson } from '../src/cli/replay-command.js';
 import type { SourceChange } from '../src/mapping/change.js';

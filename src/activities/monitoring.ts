@@ -80,7 +80,7 @@ const toNumber = (value: string | null | undefined): number | null => (value ===
 export function createMonitoringActivities({ db, sources, channels, log, metrics }: MonitoringDependencies) {
   return {
     /** Reads every source's cursor and slot, writes the freshness the booking view trusts, updates the gauges. */
-    async checkSources(input: CheckSourcesInput): Promise<MonitorReadings> {
+    checkSources: async (input: CheckSourcesInput): Promise<MonitorReadings> => {
       const cursors = await db
         .selectFrom('cdc_cursors')
         .select([
@@ -155,7 +155,7 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
     },
 
     /** The alerts row for an incident (opened, paged, resolved) and one structured log line. Idempotent on retry. */
-    async recordAlertEvent({ event, at }: { event: AlertEvent; at: string }): Promise<void> {
+    recordAlertEvent: async ({ event, at }: { event: AlertEvent; at: string }): Promise<void> => {
       const message = describeEvent(event);
       if (event.kind === 'resolve') {
         await db
@@ -208,7 +208,7 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
     },
 
     /** One channel, one event. Each failed attempt is recorded, then thrown for Temporal to retry with backoff. */
-    async deliverAlert({ channelName, event, at }: { channelName: string; event: AlertEvent; at: string }): Promise<void> {
+    deliverAlert: async ({ channelName, event, at }: { channelName: string; event: AlertEvent; at: string }): Promise<void> => {
       const channel = channels.find((candidate) => candidate.name === channelName);
       if (!channel) throw ApplicationFailure.nonRetryable(`alert channel ${channelName} is not configured on this worker`);
       if (!channelWants(channel, event)) return;

@@ -12,7 +12,7 @@ export interface QuarantineDependencies {
 /** A room's apply kept failing: dead-letter its changes with the error and quarantine it; the monitor pages. */
 export function createQuarantineActivities({ db, log, onQuarantined }: QuarantineDependencies) {
   return {
-    async quarantineRoomChanges(input: QuarantineInput): Promise<QuarantineRecord> {
+    quarantineRoomChanges: async (input: QuarantineInput): Promise<QuarantineRecord> => {
       const record = await quarantineRoom(db, input);
       log.error('room quarantined: its apply keeps failing; changes dead-lettered, room not sold', {
         room: record.room,

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { UnifiedDatabase } from '../db/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { ConflictAuditTable, UnifiedDatabase, UnifiedRoomsTable } from '../db/schema.js';
 import { normalizeCode, type RoomKey } from '../domain/room.js';
 import { roomWorkflowId } from '../routing/room-routing.js';
 
@@ -9,9 +9,11 @@ export interface RoomLookup {
   readonly workflowUrl: string;
   /** The Temporal UI's list filtered by the room's search attributes. */
   readonly searchUrl: string;
-  readonly unified: Record<string, unknown> | null;
-  readonly audit: readonly Record<string, unknown>[];
+  readonly unified: Selectable<UnifiedRoomsTable> | null;
+  readonly audit: readonly Pick<Selectable<ConflictAuditTable>, (typeof auditColumns)[number]>[];
 }
+
+const auditColumns = ['id', 'field', 'legacy_value', 'cloud_value', 'winning_value', 'winning_source', 'rule', 'policy_version', 'resolved_at', 'trigger_source', 'trigger_position'] as const;
 
 /** `HOTEL/ROOM` or two words, normalized as the contract keys rooms. */
 export function parseRoomKey(parts: readonly string[]): RoomKey | null {
@@ -39,7 +41,7 @@ export async function lookUpRoom(
     .executeTakeFirst();
   const audit = await db
     .selectFrom('conflict_audit')
-    .select(['id', 'field', 'legacy_value', 'cloud_value', 'winning_value', 'winning_source', 'rule', 'policy_version', 'resolved_at', 'trigger_source', 'trigger_position'])
+    .select(auditColumns)
     .where('hotel_code', '=', room.hotelCode)
     .where('room_code', '=', room.roomCode)
     .orderBy('id', 'desc')
@@ -74,7 +76,8 @@ export function formatRoomLookup(lookup: RoomLookup): string {
   }
   lines.push(`  audit      ${lookup.audit.length === 0 ? 'no conflicts recorded' : `newest ${lookup.audit.length}:`}`);
   for (const row of lookup.audit) {
-    const at = row['resolved_at'] instanceof Date ? row['resolved_at'].toISOString() : String(row['resolved_at']);
+    const resolvedAt: unknown = row['resolved_at']; // a Date from pg's parser; anything else is printed as it came
+    const at = resolvedAt instanceof Date ? resolvedAt.toISOString() : String(resolvedAt);
     lines.push(
       `    #${row['id']} ${at} ${row['field']}: legacy ${JSON.stringify(row['legacy_value'])} vs cloud ${JSON.stringify(row['cloud_value'])} → ${row['winning_source']} (${row['rule']})`,
     );

@@ -277,7 +277,7 @@ export class Connector {
           case 'begin':
             commitLsn = message.commitLsn ?? '0/0';
             ordinal = 0;
-            transaction = tracker.begin(commitLsn, microsToIso(message.commitTime.valueOf() as bigint));
+            transaction = tracker.begin(commitLsn, microsToIso(message.commitTime.valueOf()));
             return;
           case 'commit':
             if (transaction) tracker.commit(transaction, message.commitEndLsn ?? commitLsn);
@@ -368,6 +368,7 @@ export class Connector {
     clearInterval(flushTimer);
     if (reason === null) {
       // A clean stop keeps what is durable: let a running flush finish, then flush the rest.
+      // eslint-disable-next-line @typescript-eslint/await-thenable -- flush() reassigns `flushing` in a closure, which TS's narrowing cannot see (it thinks it is still null)
       await flushing;
       await flush();
     }
@@ -377,6 +378,7 @@ export class Connector {
     // Deliveries still running belong to an abandoned session: let them finish before resuming (duplicates are harmless).
     const deadline = Date.now() + 10_000;
     while (this.sender.pending > 0 && Date.now() < deadline && !this.stopping) await sleep(50);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the session's failure as it was caught
     if (reason !== null && !this.stopping) throw reason;
   }
 

@@ -66,6 +66,7 @@ export class LegacyDecoder implements SourceDecoder {
       }
       writes.push({ ...mapped.value, present: true });
     }
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a decoded pgoutput column: text or null, never an object
     const oldHotel = event.old ? legacyHotelCode(String(event.old['prop_cd'] ?? '')) : null;
     if (oldHotel?.ok && !writes.some((write) => write.hotelCode === oldHotel.value)) {
       const old = mapLegacyProperty(event.old);

@@ -22,7 +22,7 @@ const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 
 export interface TemporalServerHandle {
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
   pid: number | undefined;
 }
 

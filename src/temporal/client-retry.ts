@@ -3,7 +3,7 @@ import { defaultGrpcRetryOptions, isRetryableError, makeGrpcRetryInterceptor, ty
 type StatusObject = Parameters<GrpcRetryOptions['delayFunction']>[1];
 
 /** gRPC status code 8 (the client's own grpc-js is not a dependency of ours). */
-const resourceExhausted = 8;
+const resourceExhausted: StatusObject['code'] = 8;
 
 /** What a retried call reports: enough to tell a busy workflow from an unreachable server. */
 export type RetryObserver = (attempt: number, status: StatusObject, delayMs: number) => void;

@@ -78,7 +78,6 @@ async function roomState(hotelCode: string, roomCode: string) {
 }
 
 test('the apply activity given the same batch twice changes nothing the second time', async () => {
-  const room = { hotelCode: 'IDEM1', roomCode: '101' };
   const batch: SourceChange[] = [
     legacyChange('IDEM1', '101', '0000000002000000:00000001', { rateMinor: 12900, availability: 4, roomType: 'double' }),
     cloudChange('IDEM1', '101', '0000000002000100:00000001', { rateMinor: 13500, currency: 'EUR', availability: 7, roomType: 'king' }),

@@ -274,7 +274,7 @@ export function computeReference(tables: SourceTables, policyVersion: string, kn
       if (views[owner][field] !== null) return { value: views[owner][field], source: owner };
       if (views[other][field] !== null) return { value: views[other][field], source: other };
       // Neither source has a value: the contract does not say which source to name; the owner is the natural choice.
-      return { value: null as SourceView[F], source: owner };
+      return { value: null, source: owner };
     };
     const rate = pick('rate');
     const availability = pick('availability');

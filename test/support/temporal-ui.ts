@@ -22,6 +22,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** What the page callbacks read of a DOM element (no DOM lib in tsconfig, so playwright's Element does not resolve here). */
+interface PageElement {
+  getAttribute(name: string): string | null;
+  querySelector(selectors: string): PageElement | null;
+  readonly textContent: string | null;
+  readonly innerText: string;
+}
+
 export interface HistoryEvent {
   readonly eventId: number;
   /** The row's visible text: event type and details, e.g. "Workflow Execution Signaled … Signal Name sourceChanges". */
@@ -96,7 +104,7 @@ export class TemporalUi {
   /** The ids of the workflows the list shows, read from the hrefs of their links. */
   async listedWorkflowIds(): Promise<string[]> {
     const prefix = `/namespaces/${encodeURIComponent(this.namespace)}/workflows/`;
-    const hrefs = await this.workflowLinks().evaluateAll((links) => links.map((link) => link.getAttribute('href') ?? ''));
+    const hrefs = await this.workflowLinks().evaluateAll((links: PageElement[]) => links.map((link) => link.getAttribute('href') ?? ''));
     const ids = hrefs
       .filter((href) => href.startsWith(prefix))
       .map((href) => href.slice(prefix.length).split('/')[0] ?? '')
@@ -142,10 +150,10 @@ export class TemporalUi {
     for (;;) {
       const rows = this.historyRows();
       await rows.first().waitFor();
-      const raw = await rows.evaluateAll((elements) =>
+      const raw = await rows.evaluateAll((elements: PageElement[]) =>
         elements.map((row) => ({
           id: row.getAttribute('data-eventid') ?? row.querySelector('td')?.textContent ?? '',
-          text: (row as unknown as { innerText: string }).innerText,
+          text: row.innerText,
         })),
       );
       const events = raw

@@ -287,7 +287,7 @@ export class Workload {
         await client.query(
           `UPDATE htl_room_inv SET ${columns.map((column, i) => `${column} = $${i + 3}`).join(', ')}, lst_upd_ts = localtimestamp
             WHERE prop_cd = $1 AND rm_nbr = $2`,
-          [state.hotel.code, state.legacyRmNbr, ...Object.values(sets)],
+          [state.hotel.code, state.legacyRmNbr, ...(Object.values(sets) as unknown[])],
         );
       }
       await client.query('COMMIT');
@@ -336,7 +336,7 @@ export class Workload {
         await client.query(
           `UPDATE room_inventory SET ${columns.map((column, i) => `${column} = $${i + 2}`).join(', ')}, version = version + 1, updated_at = now()
             WHERE id = $1`,
-          [state.cloudId, ...Object.values(sets)],
+          [state.cloudId, ...(Object.values(sets) as unknown[])],
         );
       }
       await client.query('COMMIT');
