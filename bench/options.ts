@@ -38,6 +38,8 @@ export interface BenchOptions {
   readonly generatorConnections: number;
   /** CONNECTOR_MAX_IN_FLIGHT for our connectors; unset keeps the project default. */
   readonly connectorMaxInFlight: number | null;
+  /** CONNECTOR_DELIVERY for our connectors: signal (the default) or update. */
+  readonly delivery: 'signal' | 'update';
   /** WORKER_MAX_CACHED_WORKFLOWS for our worker; unset keeps the project default. */
   readonly workerCache: number | null;
   readonly seed: number;
@@ -71,6 +73,7 @@ const usage = `npm run bench -- [options]
   --baseline-concurrency N  upserts in flight per source in the baseline (default 8)
   --generator-connections N connections per source for the load generator (default 8)
   --connector-max-in-flight N  CONNECTOR_MAX_IN_FLIGHT for our connectors (default: project default)
+  --delivery signal|update     CONNECTOR_DELIVERY: signal-with-start (default) or update-with-start
   --worker-cache N       WORKER_MAX_CACHED_WORKFLOWS for our worker (default: project default)
   --seed N               workload seed (default 42)
   --quick                short run for development (~3 min): 500 rooms, short steps, no hold, no memory phase
@@ -100,6 +103,11 @@ function rampOf(value: string | undefined, fallback: readonly number[]): number[
 }
 
 
+function deliveryOf(value: string | undefined): 'signal' | 'update' {
+  if (value === undefined || value === 'signal' || value === 'update') return value ?? 'signal';
+  throw new OptionsError(`--delivery must be signal or update, got ${value}`);
+}
+
 /** Parses the command line; `null` when only the usage was asked for. */
 export function parseOptions(argv: readonly string[]): BenchOptions | null {
   const { values } = parseArgs({
@@ -125,6 +133,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'baseline-concurrency': { type: 'string' },
       'generator-connections': { type: 'string' },
       'connector-max-in-flight': { type: 'string' },
+      delivery: { type: 'string' },
       'worker-cache': { type: 'string' },
       seed: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -160,6 +169,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     baseline: !values['no-baseline'],
     baselineConcurrency: number(values['baseline-concurrency'], 8, 'baseline-concurrency', { min: 1, max: 64 }),
     generatorConnections: number(values['generator-connections'], 8, 'generator-connections', { min: 1, max: 64 }),
+    delivery: deliveryOf(values.delivery),
     connectorMaxInFlight: values['connector-max-in-flight'] === undefined ? null : number(values['connector-max-in-flight'], 64, 'connector-max-in-flight', { min: 1, max: 10_000 }),
     workerCache: values['worker-cache'] === undefined ? null : number(values['worker-cache'], 2000, 'worker-cache', { min: 2 }),
     seed: number(values.seed, 42, 'seed'),

@@ -11,6 +11,7 @@ import { freePort } from './ports.js';
 
 export interface OurPipelineOptions {
   readonly connectorMaxInFlight: number | null;
+  readonly delivery: 'signal' | 'update';
   readonly workerCache: number | null;
   /** Directory for V8 CPU profiles of the children, or null. */
   readonly profileDir: string | null;
@@ -72,6 +73,7 @@ export class OurPipeline {
       LOG_LEVEL: 'warn',
     };
     if (this.options.connectorMaxInFlight !== null) env['CONNECTOR_MAX_IN_FLIGHT'] = String(this.options.connectorMaxInFlight);
+    env['CONNECTOR_DELIVERY'] = this.options.delivery;
     if (this.options.workerCache !== null) env['WORKER_MAX_CACHED_WORKFLOWS'] = String(this.options.workerCache);
     return env;
   }

@@ -52,7 +52,7 @@ async function bench(options: BenchOptions): Promise<void> {
 
   const profileDir = options.profile ? join(benchDataDir, 'profiles') : null;
   if (profileDir !== null) await mkdir(profileDir, { recursive: true });
-  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid) });
+  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, delivery: options.delivery, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid) });
   const baseline = new Baseline(options.baselineConcurrency, (pid) => lock.add(pid));
   const matchers: Record<Target, LatencyMatcher> = { ours: new LatencyMatcher(), baseline: new LatencyMatcher() };
   const feed = new AppliedFeed(unified, (target, row) => matchers[target].addApplied(row));

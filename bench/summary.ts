@@ -119,9 +119,9 @@ function targets(input: ReportInput, ours: DesignSummary, baseline: DesignSummar
   ];
 }
 
-/** Every room has a workflow of its own; the report still names it, so older reports compare. */
-function routingOf(_options: BenchOptions): string {
-  return 'per-room';
+/** Every room has a workflow of its own; the report names how changes reach it, so runs compare. */
+function routingOf(options: BenchOptions): string {
+  return `per-room, ${options.delivery} deliveries`;
 }
 
 /** The run as latest.json holds it; the documented keys come first. */

@@ -80,6 +80,7 @@ export async function startConnector(resources: Resources, source: SourceName, l
     maxBatchChanges: config.CONNECTOR_MAX_BATCH_CHANGES,
     maxQueuedChanges: config.CONNECTOR_MAX_QUEUED_CHANGES,
     minSendIntervalMs: config.CONNECTOR_SEND_INTERVAL_MS,
+    deliveryMode: config.CONNECTOR_DELIVERY,
     heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
     log: log.child(source),
   });

@@ -1,8 +1,8 @@
-import type { Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { SourceChange } from '../mapping/change.js';
 import type { Logger } from '../observability/logger.js';
 import { roomWorkflowId } from '../routing/room-routing.js';
-import { sourceChangesSignal } from '../workflows/messages.js';
+import { deliverChangesUpdate, sourceChangesSignal } from '../workflows/messages.js';
 import { roomWorkflow } from '../workflows/room.js';
 import { hotelCodeKey, roomCodeKey, syncRoleKey } from '../workflows/search-attributes.js';
 import type { RoomSignal } from './row-event.js';
@@ -20,24 +20,33 @@ export type ChangeDelivery = (workflowId: string, changes: readonly SourceChange
  * every later one. The changes are recorded as waiting first, so freshness counts them
  * from the moment Temporal may accept them until an apply takes them.
  */
-export function temporalDelivery(client: Client, taskQueue: string, ledger: UnappliedLedger): ChangeDelivery {
+export type DeliveryMode = 'signal' | 'update';
+
+export function temporalDelivery(client: Client, taskQueue: string, ledger: UnappliedLedger, mode: DeliveryMode = 'signal'): ChangeDelivery {
   return async (workflowId, changes) => {
     const first = changes[0];
     if (!first) return;
     await ledger.record(changes);
     const room = { hotelCode: first.hotelCode, roomCode: first.roomCode };
-    await client.workflow.signalWithStart(roomWorkflow, {
+    const start = {
       workflowId,
       taskQueue,
-      args: [{ room }],
-      signal: sourceChangesSignal,
-      signalArgs: [[...changes]],
+      args: [{ room }] as [{ room: typeof room }],
       typedSearchAttributes: [
         { key: hotelCodeKey, value: room.hotelCode },
         { key: roomCodeKey, value: room.roomCode },
         { key: syncRoleKey, value: 'room' },
       ],
-    });
+    };
+    if (mode === 'update') {
+      // The alternative measured in docs/capacity.md: confirmed once the workflow took it.
+      await client.workflow.executeUpdateWithStart(deliverChangesUpdate, {
+        args: [[...changes]],
+        startWorkflowOperation: new WithStartWorkflowOperation(roomWorkflow, { ...start, workflowIdConflictPolicy: 'USE_EXISTING' }),
+      });
+      return;
+    }
+    await client.workflow.signalWithStart(roomWorkflow, { ...start, signal: sourceChangesSignal, signalArgs: [[...changes]] });
   };
 }
 

@@ -10,7 +10,7 @@ import { bigIntToLsn, lsnToBigInt, makePosition } from '../domain/position.js';
 import type { Logger } from '../observability/logger.js';
 import { CloudDecoder } from './cloud-decoder.js';
 import { LegacyDecoder } from './legacy-decoder.js';
-import { ChangeSender, temporalDelivery } from './change-sender.js';
+import { ChangeSender, temporalDelivery, type DeliveryMode } from './change-sender.js';
 import { UnappliedLedger } from './unapplied-ledger.js';
 import type { RowEvent, SourceDecoder } from './row-event.js';
 import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
@@ -28,6 +28,8 @@ export interface ConnectorOptions {
   readonly maxBatchChanges: number;
   readonly maxQueuedChanges: number;
   readonly minSendIntervalMs: number;
+  /** Signals (the default) or updates; see docs/capacity.md. */
+  readonly deliveryMode?: DeliveryMode;
   readonly heartbeatIntervalMs: number;
   readonly ackIntervalMs?: number;
   readonly log: Logger;
@@ -111,7 +113,7 @@ export class Connector {
         ? new LegacyDecoder(options.unifiedDb, deadLetter)
         : new CloudDecoder(options.unifiedDb, options.sourcePool, deadLetter);
     this.sender = new ChangeSender({
-      deliver: temporalDelivery(options.temporal, options.taskQueue, new UnappliedLedger(options.unifiedDb)),
+      deliver: temporalDelivery(options.temporal, options.taskQueue, new UnappliedLedger(options.unifiedDb), options.deliveryMode),
       maxInFlight: options.maxInFlight,
       maxBatchChanges: options.maxBatchChanges,
       maxQueuedChanges: options.maxQueuedChanges,

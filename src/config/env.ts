@@ -43,6 +43,8 @@ export const envSchema = z
   CONNECTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
   /** Most changes one delivery carries; what is left waits for the next delivery to the same workflow. */
   CONNECTOR_MAX_BATCH_CHANGES: z.coerce.number().int().min(1).max(5_000).default(500),
+  /** How a connector hands changes to a room's workflow: signal-with-start (the design), or update-with-start (measured in docs/capacity.md). */
+  CONNECTOR_DELIVERY: z.enum(['signal', 'update']).default('signal'),
   /** Least time between two deliveries to one workflow: what arrives meanwhile goes in one delivery. */
   CONNECTOR_SEND_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(200),
   /** Changes a connector holds unsent before it stops reading its stream (backpressure). */

@@ -41,7 +41,10 @@ export const roomStateQuery = defineQuery<RoomState>('roomState');
 
 // ---- room-group workflows of releases before one workflow per room ------------------
 
-/** An earlier release's delivery to a room-group workflow; kept so their histories replay. */
+/**
+ * The same hand-over as an update (`CONNECTOR_DELIVERY=update`): the server confirms it once
+ * the workflow took it. Also how an earlier release delivered to room-group workflows.
+ */
 export const deliverChangesUpdate = defineUpdate<void, [SourceChange[]]>('deliverChanges');
 
 /** Asks a room-group workflow left by an earlier release to apply what it holds and complete. */

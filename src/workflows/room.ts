@@ -16,7 +16,7 @@ import { roomApplyFailedType } from '../domain/failure-types.js';
 import { roomKeyText, type RoomKey } from '../domain/room.js';
 import type { SourceChange } from '../mapping/change.js';
 import type { RoomSources } from '../merge/field-values.js';
-import { retryDeadLettersSignal, roomStateQuery, sourceChangesSignal, type DeadLetterRetry, type RoomState } from './messages.js';
+import { deliverChangesUpdate, retryDeadLettersSignal, roomStateQuery, sourceChangesSignal, type DeadLetterRetry, type RoomState } from './messages.js';
 import { hotelClassKey, policyVersionKey } from './search-attributes.js';
 import { describeBatch } from './batch-summary.js';
 
@@ -83,9 +83,12 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   let batchesApplied = 0;
   const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
 
-  setHandler(sourceChangesSignal, (changes) => {
+  const take = (changes: readonly SourceChange[]) => {
     pending.push(...changes);
-  });
+  };
+  setHandler(sourceChangesSignal, take);
+  // CONNECTOR_DELIVERY=update hands the same changes over as an update (docs/capacity.md).
+  setHandler(deliverChangesUpdate, take);
   setHandler(retryDeadLettersSignal, (retry) => {
     retries.push(retry);
   });
