@@ -3,7 +3,11 @@ import { isNewer } from '../domain/position.js';
 import type { LegacyHotel, SourceChange } from '../mapping/change.js';
 import type { Policy } from '../policy/schema.js';
 import { sameFieldValue, sourceFieldValues, type FieldValue, type RoomSources } from './field-values.js';
-import { resolveRoom, type ResolvedRoom } from './resolve.js';
+import { needsReResolution, type StoredResolution } from './re-resolution.js';
+import { hotelClassOf, resolveRoom, type ResolvedRoom } from './resolve.js';
+
+/** What raised an audit row: a source's change, or the activation of a policy that re-resolved the room. */
+export type TriggerSource = SourceName | 'policy';
 
 /** One audit row's content: a field whose two source values are both present and differ after a change. */
 export interface Conflict {
@@ -17,8 +21,8 @@ export interface Conflict {
   readonly legacyPosition: string | null;
   readonly legacyHotelPosition: string | null;
   readonly cloudPosition: string | null;
-  /** The change that raised it: a room row's position, or the legacy property's. */
-  readonly triggerSource: SourceName;
+  /** What raised it: a room row's position, the legacy property's, or (source `policy`) the policy's activation. */
+  readonly triggerSource: TriggerSource;
   readonly triggerPosition: string;
 }
 
@@ -29,23 +33,37 @@ export interface AppliedChanges {
   readonly applied: number;
   /** Duplicates and changes older than what is stored: they change nothing. */
   readonly ignored: number;
+  /** The current policy decides the stored room differently from the one its row was resolved with. */
+  readonly reResolved: boolean;
 }
 
+export interface ResolutionContext {
+  /** The room's unified row as last resolved; null for a room without one. */
+  readonly resolvedWith: StoredResolution | null;
+  /** The current policy's activation (policy_versions.id): the trigger position of a re-resolution's audit rows. */
+  readonly policyActivation: string;
+}
+
+/**
+ * The audit rows of one step: the fields whose two source values are both present and
+ * differ, among those the step changed. A re-resolution (`changed: 'all'`: the hotel's
+ * class or the policy changed) changes every field's decision, so every differing field counts.
+ */
 function conflictsAfter(
   policy: Policy,
   before: RoomSources,
   after: RoomSources,
-  changed: SourceName,
-  triggerPosition: string,
+  changed: SourceName | 'all',
+  trigger: { readonly source: TriggerSource; readonly position: string },
 ): Conflict[] {
-  const changedBefore = sourceFieldValues(before, changed);
-  const changedAfter = sourceFieldValues(after, changed);
+  const changedBefore = changed === 'all' ? null : sourceFieldValues(before, changed);
+  const changedAfter = changed === 'all' ? null : sourceFieldValues(after, changed);
   const legacy = sourceFieldValues(after, 'legacy');
   const cloud = sourceFieldValues(after, 'cloud');
   const resolved = resolveRoom(policy, after);
   const conflicts: Conflict[] = [];
   for (const field of fieldNames) {
-    if (sameFieldValue(changedBefore[field], changedAfter[field])) continue;
+    if (changedBefore && changedAfter && sameFieldValue(changedBefore[field], changedAfter[field])) continue;
     const legacyValue = legacy[field];
     const cloudValue = cloud[field];
     if (legacyValue === null || cloudValue === null || sameFieldValue(legacyValue, cloudValue)) continue;
@@ -61,8 +79,8 @@ function conflictsAfter(
       legacyPosition: after.legacy?.position ?? null,
       legacyHotelPosition: after.legacyHotel?.position ?? null,
       cloudPosition: after.cloud?.position ?? null,
-      triggerSource: changed,
-      triggerPosition,
+      triggerSource: trigger.source,
+      triggerPosition: trigger.position,
     });
   }
   return conflicts;
@@ -143,13 +161,16 @@ export function orderTransactions(changes: readonly SourceChange[], pendingHotel
  * Folds a batch of changes into a room's stored source values, a source transaction at
  * a time in log order, and lists the conflicts each transaction raised. Pure: the
  * activity does the I/O. `currentLegacyHotel` is the legacy property as the legacy
- * connector last recorded it.
+ * connector last recorded it. With `context`, a room whose row the current policy decides
+ * differently from the policy it was resolved with is re-resolved first (an empty batch
+ * may do only that), its differing fields audited under the policy's activation.
  */
 export function applyChanges(
   policy: Policy,
   stored: RoomSources,
   changes: readonly SourceChange[],
   currentLegacyHotel: LegacyHotel | null,
+  context: ResolutionContext | null = null,
 ): AppliedChanges {
   let sources = stored;
   const conflicts: Conflict[] = [];
@@ -157,6 +178,11 @@ export function applyChanges(
   let ignored = 0;
   const pendingHotel =
     currentLegacyHotel && isNewer(currentLegacyHotel.position, stored.legacyHotel?.position ?? null) ? currentLegacyHotel : null;
+
+  const reResolved = context !== null && needsReResolution(policy, stored, context.resolvedWith);
+  if (context && reResolved) {
+    conflicts.push(...conflictsAfter(policy, stored, stored, 'all', { source: 'policy', position: context.policyActivation }));
+  }
 
   for (const transaction of orderTransactions(changes, pendingHotel)) {
     const before = sources;
@@ -177,8 +203,12 @@ export function applyChanges(
       applied += 1;
     }
     // A transaction is atomic in its source: its conflicts are judged on its outcome alone.
-    if (trigger) conflicts.push(...conflictsAfter(policy, before, sources, trigger.source, trigger.position));
+    // One that moves the hotel to another class re-resolves every field of the room.
+    if (trigger) {
+      const classChanged = hotelClassOf(policy, before.legacyHotel) !== hotelClassOf(policy, sources.legacyHotel);
+      conflicts.push(...conflictsAfter(policy, before, sources, classChanged ? 'all' : trigger.source, trigger));
+    }
   }
 
-  return { sources, resolved: resolveRoom(policy, sources), conflicts, applied, ignored };
+  return { sources, resolved: resolveRoom(policy, sources), conflicts, applied, ignored, reResolved };
 }

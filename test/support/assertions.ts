@@ -224,9 +224,9 @@ export function auditProblems(
             ? null
             : { rate_minor: unified.rate_minor, currency: unified.currency }
           : unifiedScalar(unified, field);
-      // Only while classes are fixed: a class change moves the winner of a standing conflict without
-      // changing either value, and the pipeline audits value changes only (see the report).
-      if (classesFixed && !sameValue(auditValue(row.winning_value), winner)) {
+      // A class change moves the winner of a standing conflict without changing either value; it is
+      // audited as a re-resolution, so the latest row names the final winner whatever the classes did.
+      if (!sameValue(auditValue(row.winning_value), winner)) {
         problems.push(`${key} ${field}: latest audit #${row.id} winning ${JSON.stringify(row.winning_value)}, unified has ${JSON.stringify(winner)}`);
       }
     }

@@ -6,8 +6,10 @@ import { makePosition } from '../../src/domain/position.js';
 import type { LegacyHotel, SourceChange, SourceRoomValues } from '../../src/mapping/change.js';
 import { applyChanges, type Conflict } from '../../src/merge/apply-changes.js';
 import { noSources, type RoomSources, type SourceRecord } from '../../src/merge/field-values.js';
+import { needsReResolution, resolutionChanges } from '../../src/merge/re-resolution.js';
 import { resolveRoom, type ResolvedRoom } from '../../src/merge/resolve.js';
-import { loadPolicy } from '../../src/policy/load.js';
+import { loadPolicy, parsePolicy } from '../../src/policy/load.js';
+import type { Policy } from '../../src/policy/schema.js';
 
 const policy = await loadPolicy(fileURLToPath(new URL('../../policies/default.yaml', import.meta.url)));
 
@@ -563,13 +565,41 @@ describe('applyChanges: conflicts', () => {
     assert.equal(outcome.sources.legacyHotel, newHotel);
   });
 
-  test('a change of class alone changes the winners but no source value: no conflict', () => {
-    const stored = sources(record(pos(10), agreed), record(pos(10), values({ ...agreedCloud, roomType: 'king' })), hotel('L', 'EUR', pos(1)));
+  test('a change of class re-resolves the room: every differing field is audited, with the new winners', () => {
+    // Only room_type and availability differ; the class change moves room_type's winner, not availability's.
+    const stored = sources(record(pos(10), agreed), record(pos(10), values({ ...agreedCloud, roomType: 'king', availability: 9 })), hotel('L', 'EUR', pos(1)));
     assert.equal(resolveRoom(policy, stored).roomType, 'double');
     const outcome = applyChanges(policy, stored, [hotelChange(pos(20))], hotel('C', 'EUR', pos(20)));
-    assert.deepEqual(outcome.conflicts, []);
+    assert.deepEqual(
+      outcome.conflicts.map((conflict) => [conflict.field, conflict.winningSource, conflict.winningValue, conflict.hotelClass, conflict.triggerSource, conflict.triggerPosition]),
+      [
+        ['availability', 'cloud', 9, 'cloud-managed', 'legacy', pos(20)],
+        ['room_type', 'cloud', 'king', 'cloud-managed', 'legacy', pos(20)],
+      ],
+    );
+    assert.match(outcome.conflicts[1]?.rule ?? '', /^cloud-managed\/room_type: owner cloud$/);
+    assert.equal(outcome.conflicts[0]?.legacyHotelPosition, pos(20));
     assert.equal(outcome.resolved.roomType, 'king');
     assert.equal(outcome.resolved.hotelClass, 'cloud-managed');
+  });
+
+  test('a change of class with no differing field raises no conflict', () => {
+    const stored = agreeingRoom('L');
+    assert.deepEqual(applyChanges(policy, stored, [hotelChange(pos(20))], hotel('C', 'EUR', pos(20))).conflicts, []);
+  });
+
+  test('a property change that keeps the class audits only what it changed', () => {
+    // mgmt_typ F and X are both the default class: only the currency's effect on the rate counts.
+    const stored = sources(record(pos(10), agreed), record(pos(10), values({ ...agreedCloud, availability: 9 })), hotel('F', 'EUR', pos(1)));
+    const outcome = applyChanges(policy, stored, [hotelChange(pos(20))], hotel('X', 'GBP', pos(20)));
+    assert.deepEqual(conflictFields(outcome.conflicts), ['rate']);
+  });
+
+  test('the property leaving legacy is a class change too', () => {
+    const stored = sources(record(pos(10), agreed), record(pos(10), values({ ...agreedCloud, roomType: 'king' })), hotel('L', 'EUR', pos(1)));
+    const outcome = applyChanges(policy, stored, [hotelChange(pos(20))], hotel('L', 'EUR', pos(20), false));
+    // Without its property the legacy rate has no currency: room_type is the one differing field left.
+    assert.deepEqual(outcome.conflicts.map((conflict) => [conflict.field, conflict.hotelClass, conflict.winningSource]), [['room_type', 'default', 'cloud']]);
   });
 
   test('a property change is placed in log order among the batch\'s legacy room changes', () => {
@@ -979,5 +1009,202 @@ describe('applyChanges: a source transaction is audited whole', () => {
     const stored = sources(record(pos(10), values({ availability: 4 })), record(pos(11), values({ availability: 4 })), null);
     const outcome = applyChanges(policy, stored, [roomChange('legacy', pos(30, 1), values({ availability: 9 })), roomChange('legacy', pos(31, 1), values({ availability: 8 }))], null);
     assert.deepEqual(outcome.conflicts.map((conflict) => [conflict.legacyValue, conflict.triggerPosition]), [[9, pos(30, 1)], [8, pos(31, 1)]]);
+  });
+});
+
+// ---------------------------------------------------------------- policy re-resolution
+
+/** The default policy with some owners changed: `{ 'cloud-managed': { rate: 'legacy' } }`. */
+function policyWith(owners: Partial<Record<HotelClass, Partial<Record<Field, Source>>>>, fallback: 'other-source' | 'none' = 'other-source'): Policy {
+  const classes = Object.fromEntries(
+    (Object.keys(table) as HotelClass[]).map((hotelClass) => [hotelClass, { ...table[hotelClass], ...owners[hotelClass] }]),
+  );
+  return parsePolicy(
+    {
+      name: 'business-default',
+      classification: policy.classification,
+      groups: policy.groups,
+      fallback,
+      classes,
+    },
+    'test',
+  );
+}
+
+const cloudRateToLegacy = policyWith({ 'cloud-managed': { rate: 'legacy' } });
+const resolvedWithDefault = { policyVersion: policy.policyVersion, policy };
+
+describe('applyChanges: a policy change re-resolves the room', () => {
+  // A cloud-managed room whose sources disagree on rate and availability.
+  const disputed = sources(
+    record(pos(10), values({ ...agreed, rateMinor: 12000 })),
+    record(pos(11), values({ ...agreedCloud, availability: 9 })),
+    hotel('C', 'EUR', pos(1)),
+  );
+
+  test('an empty batch under a policy that decides the room differently audits every differing field', () => {
+    const outcome = applyChanges(cloudRateToLegacy, disputed, [], disputed.legacyHotel, { resolvedWith: resolvedWithDefault, policyActivation: '7' });
+    assert.equal(outcome.reResolved, true);
+    assert.equal(outcome.sources, disputed, 'the stored values are unchanged');
+    assert.deepEqual(
+      outcome.conflicts.map((conflict) => ({
+        field: conflict.field,
+        winner: conflict.winningSource,
+        winning: conflict.winningValue,
+        rule: conflict.rule,
+        trigger: `${conflict.triggerSource} ${conflict.triggerPosition}`,
+        positions: [conflict.legacyPosition, conflict.cloudPosition, conflict.legacyHotelPosition],
+      })),
+      [
+        {
+          field: 'rate',
+          winner: 'legacy',
+          winning: { rate_minor: 12000, currency: 'EUR' },
+          rule: 'cloud-managed/rate: owner legacy',
+          trigger: 'policy 7',
+          positions: [pos(10), pos(11), pos(1)],
+        },
+        // availability's winner is the same under both policies, but it is re-resolved and audited all the same
+        { field: 'availability', winner: 'cloud', winning: 9, rule: 'cloud-managed/availability: owner cloud', trigger: 'policy 7', positions: [pos(10), pos(11), pos(1)] },
+      ],
+    );
+    assert.deepEqual(outcome.resolved.rate, { rate_minor: 12000, currency: 'EUR' });
+    assert.equal(outcome.resolved.decisions.rate.source, 'legacy');
+    assert.equal(outcome.resolved.policyVersion, cloudRateToLegacy.policyVersion);
+  });
+
+  test('a room the new policy decides the same way is not re-resolved', () => {
+    const legacyManaged = { ...disputed, legacyHotel: hotel('L', 'EUR', pos(1)) };
+    const outcome = applyChanges(cloudRateToLegacy, legacyManaged, [], legacyManaged.legacyHotel, { resolvedWith: resolvedWithDefault, policyActivation: '7' });
+    assert.equal(outcome.reResolved, false);
+    assert.deepEqual(outcome.conflicts, []);
+  });
+
+  test('the same version, no row yet, or no context: never a re-resolution', () => {
+    const context = (resolvedWith: { policyVersion: string; policy: Policy | null } | null) => ({ resolvedWith, policyActivation: '7' });
+    assert.equal(applyChanges(policy, disputed, [], null, context(resolvedWithDefault)).reResolved, false);
+    assert.equal(applyChanges(cloudRateToLegacy, disputed, [], null, context(null)).reResolved, false);
+    assert.equal(applyChanges(cloudRateToLegacy, disputed, [], null).reResolved, false);
+    assert.deepEqual(applyChanges(cloudRateToLegacy, disputed, [], null).conflicts, []);
+  });
+
+  test('a row resolved under a policy the worker does not know is re-resolved', () => {
+    const outcome = applyChanges(policy, disputed, [], null, { resolvedWith: { policyVersion: 'gone@000000000000', policy: null }, policyActivation: '3' });
+    assert.equal(outcome.reResolved, true);
+    assert.deepEqual(conflictFields(outcome.conflicts), ['rate', 'availability']);
+  });
+
+  test('a re-resolution is audited before the changes of the batch, each with its own trigger', () => {
+    const change = roomChange('cloud', pos(12), values({ ...agreedCloud, availability: 5 }));
+    const outcome = applyChanges(cloudRateToLegacy, disputed, [change], disputed.legacyHotel, { resolvedWith: resolvedWithDefault, policyActivation: '7' });
+    assert.deepEqual(
+      outcome.conflicts.map((conflict) => [conflict.field, conflict.cloudValue, `${conflict.triggerSource} ${conflict.triggerPosition}`]),
+      [
+        ['rate', { rate_minor: 12900, currency: 'EUR' }, 'policy 7'],
+        ['availability', 9, 'policy 7'],
+        ['availability', 5, `cloud ${pos(12)}`],
+      ],
+    );
+  });
+
+  test('once re-resolved, the room is not re-resolved again under the same policy', () => {
+    const first = applyChanges(cloudRateToLegacy, disputed, [], null, { resolvedWith: resolvedWithDefault, policyActivation: '7' });
+    const again = applyChanges(cloudRateToLegacy, first.sources, [], null, {
+      resolvedWith: { policyVersion: first.resolved.policyVersion, policy: cloudRateToLegacy },
+      policyActivation: '7',
+    });
+    assert.equal(again.reResolved, false);
+    assert.deepEqual(again.conflicts, []);
+  });
+
+  test('resolutionChanges names the fields whose decision moved', () => {
+    const changes = resolutionChanges(resolveRoom(policy, disputed), resolveRoom(cloudRateToLegacy, disputed));
+    assert.deepEqual(
+      changes.map((change) => [change.field, change.before.source, change.before.value, change.after.source, change.after.value]),
+      [['rate', 'cloud', { rate_minor: 12900, currency: 'EUR' }, 'legacy', { rate_minor: 12000, currency: 'EUR' }]],
+    );
+    // The owner changed but has no value: the value stays, the rule says so.
+    const noLegacyRate = sources(record(pos(10), values({ ...agreed, rateMinor: null })), disputed.cloud, hotel('C', 'EUR', pos(1)));
+    const ruleOnly = resolutionChanges(resolveRoom(policy, noLegacyRate), resolveRoom(cloudRateToLegacy, noLegacyRate));
+    assert.deepEqual(ruleOnly.map((change) => [change.field, change.before.source, change.after.source, change.after.rule]), [
+      ['rate', 'cloud', 'cloud', 'cloud-managed/rate: owner legacy has no value, fallback cloud'],
+    ]);
+    assert.equal(needsReResolution(cloudRateToLegacy, noLegacyRate, resolvedWithDefault), true, 'a moved rule is a re-resolution');
+  });
+});
+
+const ownerArb = fc.constantFrom<Source>('legacy', 'cloud');
+const ownersArb = fc.record({ rate: ownerArb, availability: ownerArb, room_type: ownerArb, status: ownerArb });
+const policyArb: fc.Arbitrary<Policy> = fc
+  .record({ 'legacy-managed': ownersArb, 'cloud-managed': ownersArb, default: ownersArb, fallback: fc.constantFrom<'other-source' | 'none'>('other-source', 'none') })
+  .map(({ fallback, ...owners }) => policyWith(owners, fallback));
+const storedSourcesArb: fc.Arbitrary<RoomSources> = fc
+  .record({ legacy: legacyValuesArb, cloud: cloudValuesArb, hotel: fc.option(hotelArb), legacyAt: fc.boolean(), cloudAt: fc.boolean() })
+  .map(({ legacy, cloud, hotel: property, legacyAt, cloudAt }) =>
+    sources(
+      legacyAt ? record(pos(10), legacy) : null,
+      cloudAt ? record(pos(11), cloud) : null,
+      property ? hotel(property.mgmtType, property.currency, pos(1), property.present) : null,
+    ),
+  );
+
+/** Fields both sources have a value for, differing: what a re-resolution audits. */
+function differingFields(stored: RoomSources): Field[] {
+  const views = { legacy: refView('legacy', stored.legacy?.values ?? null, stored.legacyHotel), cloud: refView('cloud', stored.cloud?.values ?? null, stored.legacyHotel) };
+  return fields.filter((field) => views.legacy[field] !== null && views.cloud[field] !== null && !refEqual(views.legacy[field], views.cloud[field]));
+}
+
+describe('applyChanges: re-resolution properties', () => {
+  test('property: a policy change re-resolves exactly the rooms it decides differently, auditing every differing field under the new owners', () => {
+    fc.assert(
+      fc.property(policyArb, policyArb, storedSourcesArb, (from, to, stored) => {
+        const outcome = applyChanges(to, stored, [], stored.legacyHotel, { resolvedWith: { policyVersion: from.policyVersion, policy: from }, policyActivation: '42' });
+        const before = resolveRoom(from, stored);
+        const after = resolveRoom(to, stored);
+        const decidedDifferently = from.policyVersion !== to.policyVersion && resolutionChanges(before, after).length > 0;
+        assert.equal(outcome.reResolved, decidedDifferently);
+        assert.equal(outcome.sources, stored);
+        assert.deepEqual(outcome.resolved, after);
+        if (!decidedDifferently) {
+          assert.deepEqual(outcome.conflicts, []);
+          return;
+        }
+        assert.deepEqual(conflictFields(outcome.conflicts), differingFields(stored));
+        for (const conflict of outcome.conflicts) {
+          assert.equal(conflict.triggerSource, 'policy');
+          assert.equal(conflict.triggerPosition, '42');
+          assert.equal(conflict.winningSource, after.decisions[conflict.field].source);
+          assert.equal(conflict.rule, after.decisions[conflict.field].rule);
+          assert.deepEqual(conflict.winningValue, conflict.winningSource === 'legacy' ? conflict.legacyValue : conflict.cloudValue);
+        }
+        // Re-resolved, the row carries the new version: a second pass does nothing.
+        const again = applyChanges(to, outcome.sources, [], stored.legacyHotel, { resolvedWith: { policyVersion: to.policyVersion, policy: to }, policyActivation: '42' });
+        assert.equal(again.reResolved, false);
+        assert.deepEqual(again.conflicts, []);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('property: a property change that changes the class audits every differing field; one that keeps it, only what it changed', () => {
+    fc.assert(
+      fc.property(storedSourcesArb, hotelArb, (stored, next) => {
+        const newHotel = hotel(next.mgmtType, next.currency, pos(20), next.present);
+        const outcome = applyChanges(policy, stored, [hotelChange(pos(20))], newHotel);
+        const after = { ...stored, legacyHotel: newHotel };
+        const classChanged = refClass(stored.legacyHotel) !== refClass(newHotel);
+        const legacyBefore = refView('legacy', stored.legacy?.values ?? null, stored.legacyHotel);
+        const legacyAfter = refView('legacy', stored.legacy?.values ?? null, newHotel);
+        const expected = differingFields(after).filter((field) => classChanged || !refEqual(legacyBefore[field], legacyAfter[field]));
+        assert.deepEqual(conflictFields(outcome.conflicts), expected);
+        const resolved = refResolve(stored.legacy?.values ?? null, stored.cloud?.values ?? null, newHotel);
+        for (const conflict of outcome.conflicts) {
+          assert.equal(conflict.hotelClass, resolved.hotelClass);
+          assert.equal(conflict.winningSource, resolved.from[conflict.field]);
+          assert.equal(conflict.triggerPosition, pos(20));
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
