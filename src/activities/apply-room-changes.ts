@@ -13,6 +13,7 @@ import type { Policy } from '../policy/schema.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
 import { loadMergeInputs, lockRoomsAndHotels, writeApplied, type RoomConflict, type UnifiedRoomWrite } from '../db/apply-statements.js';
 import type { UnifiedDatabase } from '../db/schema.js';
+import { PolicyCache } from './active-policy.js';
 
 export interface ApplyRoomChangesInput {
   /** Changes of any rooms routed to the calling workflow, in arrival order. */
@@ -21,6 +22,8 @@ export interface ApplyRoomChangesInput {
   readonly retriedDeadLetterIds?: readonly string[];
   /** A room-specific failure is given up (non-retryable `RoomApplyFailed`) after this many attempts; unset: retried forever. */
   readonly quarantineAfterAttempts?: number;
+  /** Rooms to resolve under the active policy even without a change (`reResolve` signal). */
+  readonly reResolve?: readonly RoomKey[];
 }
 
 /** A conflict as the workflow history shows it: both values, the winner and the rule. */
@@ -53,6 +56,8 @@ export interface RoomOutcome {
   readonly sources: RoomSources;
   readonly applied: number;
   readonly ignored: number;
+  /** The active policy decided the room differently from the one its row had: re-resolved and audited. */
+  readonly reResolved: boolean;
   /** The conflicts this batch raised (their audit rows are in conflict_audit). */
   readonly conflicts: readonly ConflictSummary[];
 }
@@ -63,6 +68,8 @@ export interface ApplyRoomChangesResult {
   readonly ignored: number;
   /** Audit rows appended by this call (a replayed batch appends none). */
   readonly conflicts: number;
+  /** Rooms the active policy re-resolved. */
+  readonly reResolved: number;
   /** Signal entries that were not valid changes; each went to the dead-letter table. */
   readonly rejected: number;
   /** The retried dead letters were the last of a quarantined room's: it is sold again. */
@@ -71,6 +78,7 @@ export interface ApplyRoomChangesResult {
 
 export interface ApplyDependencies {
   readonly db: Kysely<UnifiedDatabase>;
+  /** POLICY_FILE's: the active policy until one is recorded in policy_versions. */
   readonly policy: Policy;
   readonly onApplied?: (result: ApplyRoomChangesResult, durationMs: number) => void;
 }
@@ -129,15 +137,20 @@ function partitionChanges(rawChanges: readonly unknown[]): {
 
 /**
  * One transaction per batch, whatever rooms it holds: store each source's latest value per
- * room (older positions are ignored), resolve with the policy, upsert the unified rows,
- * append one audit row per conflict. The statements are set-based, so a batch of many
+ * room (older positions are ignored), resolve with the active policy, upsert the unified
+ * rows, append one audit row per conflict. The statements are set-based, so a batch of many
  * rooms costs about what one room does. A replayed batch finds every position stored and
- * writes nothing.
+ * writes nothing. A room whose row the active policy decides differently from the policy it
+ * was resolved with is re-resolved, with or without changes.
  */
 export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependencies) {
+  const policies = new PolicyCache(policy);
   return async function applyRoomChanges(input: ApplyRoomChangesInput): Promise<ApplyRoomChangesResult> {
     const started = performance.now();
     const { byRoom, invalid } = partitionChanges(changesSchema.parse(input.changes));
+    for (const room of input.reResolve ?? []) {
+      if (!byRoom.has(roomKeyText(room))) byRoom.set(roomKeyText(room), { room: { hotelCode: room.hotelCode, roomCode: room.roomCode }, changes: [] });
+    }
     for (const { raw, reason } of invalid) {
       await recordDeadLetter(db, {
         source: raw !== null && typeof raw === 'object' && 'source' in raw && raw.source === 'cloud' ? 'cloud' : 'legacy',
@@ -158,25 +171,35 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
     const attempt = currentAttempt();
     const { outcomes, appended, quarantineLifted } = await db.transaction().execute(async (trx) => {
       await lockRoomsAndHotels(trx, rooms);
-      const { rooms: stored, hotels, chainHeads, latestFields } = await loadMergeInputs(trx, rooms);
+      const { rooms: stored, hotels, chainHeads, latestFields, resolvedWith, activePolicy } = await loadMergeInputs(trx, rooms);
+      // One policy for the whole batch: the one active when its inputs were read.
+      const active = await policies.activeFor(trx, activePolicy);
+      const storedPolicies = await policies.known(trx, resolvedWith.values());
       const writes: UnifiedRoomWrite[] = [];
       const conflicts: RoomConflict[] = [];
       const outcomes: { room: RoomKey; outcome: AppliedChanges }[] = [];
       for (const { room, changes } of entries) {
         const before = stored.get(roomKeyText(room)) ?? { legacy: null, cloud: null, legacyHotel: null };
         const hotel = hotels.get(room.hotelCode) ?? null;
-        const outcome = applyChanges(policy, before, changes, hotel);
+        const version = resolvedWith.get(roomKeyText(room));
+        const outcome = applyChanges(active.policy, before, changes, hotel, {
+          resolvedWith: version === undefined ? null : { policyVersion: version, policy: storedPolicies.get(version) ?? null },
+          policyActivation: active.activation,
+        });
         outcomes.push({ room, outcome });
         conflicts.push(...outcome.conflicts.map((conflict) => ({ room, conflict })));
-        if (outcome.sources === before) continue;
+        if (outcome.sources === before && !outcome.reResolved) continue;
+        // A re-resolution alone folds in no source change: the stored commit time stays.
         const newestCommit =
-          changes
-            .filter((change) => change.kind === 'room')
-            .map((change) => change.commitTime)
-            .sort()
-            .at(-1) ??
-          hotel?.commitTime ??
-          null;
+          outcome.sources === before
+            ? null
+            : (changes
+                .filter((change) => change.kind === 'room')
+                .map((change) => change.commitTime)
+                .sort()
+                .at(-1) ??
+              hotel?.commitTime ??
+              null);
         writes.push({ room, resolved: outcome.resolved, sources: outcome.sources, lastChangeCommitTime: newestCommit });
       }
       const fieldHistory = writes.map(({ room, resolved, sources }) => ({
@@ -189,7 +212,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
         fieldHistory,
         chainHeads,
         appliedAt: new Date().toISOString(),
-        policyVersion: policy.policyVersion,
+        policyVersion: active.policy.policyVersion,
         taken: appliedUpTo(validChanges),
       });
       let quarantineLifted = false;
@@ -205,6 +228,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
       sources: outcome.sources,
       applied: outcome.applied,
       ignored: outcome.ignored,
+      reResolved: outcome.reResolved,
       conflicts: outcome.conflicts.map((conflict) => ({
         field: conflict.field,
         legacy: conflict.legacyValue,
@@ -218,6 +242,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
       applied: roomOutcomes.reduce((sum, room) => sum + room.applied, 0),
       ignored: roomOutcomes.reduce((sum, room) => sum + room.ignored, 0),
       conflicts: appended,
+      reResolved: roomOutcomes.filter((room) => room.reResolved).length,
       rejected: invalid.length,
       quarantineLifted,
     };

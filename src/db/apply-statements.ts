@@ -20,6 +20,8 @@ import { fieldNames, type FieldName } from '../domain/room.js';
 // Advisory lock namespaces (first key of the two-int form), so room and hotel locks never collide.
 export const roomLockSpace = 7101;
 export const hotelLockSpace = 7102;
+/** One key (0): every apply holds it shared, `policy apply` exclusively while it records a new policy. */
+export const policyLockSpace = 7103;
 
 type Trx = Transaction<UnifiedDatabase>;
 
@@ -27,7 +29,9 @@ type Trx = Transaction<UnifiedDatabase>;
  * Serializes writers of the same rooms (a timed-out attempt may still run when its retry
  * starts; a retiring room-group workflow may hold changes of a room) and holds each hotel
  * shared, so the legacy connector's exclusive lock orders property changes against it.
- * Keys in sorted order, rooms before hotels: no two batches wait on each other in a cycle.
+ * Keys in sorted order, rooms before hotels, the policy last: no two batches wait on each
+ * other in a cycle. The policy is held shared the same way, so a newly recorded policy waits
+ * for the applies in flight and every later apply reads it.
  * Its own statement: the reads after it must see what the lock's previous holder committed.
  */
 export async function lockRoomsAndHotels(trx: Trx, rooms: readonly RoomKey[]): Promise<void> {
@@ -37,11 +41,13 @@ export async function lockRoomsAndHotels(trx: Trx, rooms: readonly RoomKey[]): P
   await sql`
     SELECT
       (SELECT count(pg_advisory_xact_lock(${roomLockSpace}, hashtext(k))) FROM unnest(${roomKeys}::text[]) WITH ORDINALITY AS r(k, n)) AS rooms,
-      (SELECT count(pg_advisory_xact_lock_shared(${hotelLockSpace}, hashtext(c))) FROM unnest(${hotelCodes}::text[]) WITH ORDINALITY AS h(c, n)) AS hotels`.execute(trx);
+      (SELECT count(pg_advisory_xact_lock_shared(${hotelLockSpace}, hashtext(c))) FROM unnest(${hotelCodes}::text[]) WITH ORDINALITY AS h(c, n)) AS hotels,
+      (SELECT count(*) FROM (SELECT pg_advisory_xact_lock_shared(${policyLockSpace}, 0)) AS p) AS policy`.execute(trx);
 }
 
 const sourceRecordSchema = z.object({ position: z.string(), commitTime: z.string(), values: sourceRoomValuesSchema.nullable() });
-const storedRoomSchema = z.object({
+/** A room_sources row as JSON: what the merge reads for a room. */
+export const storedRoomSchema = z.object({
   hotel_code: z.string(),
   room_code: z.string(),
   legacy: sourceRecordSchema.nullable(),
@@ -66,6 +72,10 @@ export interface MergeInputs {
   readonly chainHeads: Map<string, string>;
   /** Each room's newest field history row per field: what the unified row shows now. */
   readonly latestFields: Map<string, Map<FieldName, FieldHistoryEntry>>;
+  /** The policy version each room's unified row was resolved with; a room without a row has none. */
+  readonly resolvedWith: Map<string, string>;
+  /** The newest policy_versions row (the active policy); null while none is recorded. */
+  readonly activePolicy: { readonly id: string; readonly version: string } | null;
 }
 
 const fieldValueSchema = z.union([z.object({ rate_minor: z.number(), currency: z.string() }), z.number(), z.string()]).nullable();
@@ -84,13 +94,15 @@ const storedFieldSchema = z.object({
   source_commit_time: z.string().nullable(),
 });
 const chainHeadSchema = z.object({ hotel_code: z.string(), room_code: z.string(), row_hash: z.string().nullable() });
+const resolvedWithSchema = z.object({ hotel_code: z.string(), room_code: z.string(), policy_version: z.string() });
+const activePolicySchema = z.object({ id: z.string(), version: z.string() }).nullable();
 
 /** Everything the merge reads for the batch, in one round trip. */
 export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Promise<MergeInputs> {
   const hotelCodes = [...new Set(rooms.map((room) => room.hotelCode))];
   const hotelsOf = rooms.map((room) => room.hotelCode);
   const roomsOf = rooms.map((room) => room.roomCode);
-  const { rows } = await sql<{ rooms: unknown; hotels: unknown; heads: unknown; fields: unknown }>`
+  const { rows } = await sql<{ rooms: unknown; hotels: unknown; heads: unknown; fields: unknown; versions: unknown; policy: unknown }>`
     SELECT
       (SELECT coalesce(json_agg(json_build_object('hotel_code', s.hotel_code, 'room_code', s.room_code, 'legacy', s.legacy, 'cloud', s.cloud, 'legacy_hotel', s.legacy_hotel)), '[]'::json)
          FROM room_sources s
@@ -114,7 +126,12 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
          CROSS JOIN LATERAL (
            SELECT h.* FROM unified_field_history h
             WHERE h.hotel_code = k.hotel_code AND h.room_code = k.room_code AND h.field = fields.name
-            ORDER BY h.id DESC LIMIT 1) f) AS fields`.execute(trx);
+            ORDER BY h.id DESC LIMIT 1) f) AS fields,
+      (SELECT coalesce(json_agg(json_build_object('hotel_code', u.hotel_code, 'room_code', u.room_code, 'policy_version', u.policy_version)), '[]'::json)
+         FROM unified_rooms u
+         JOIN unnest(${hotelsOf}::text[], ${roomsOf}::text[]) AS k(hotel_code, room_code)
+           ON k.hotel_code = u.hotel_code AND k.room_code = u.room_code) AS versions,
+      (SELECT json_build_object('id', p.id::text, 'version', p.version) FROM policy_versions p ORDER BY p.id DESC LIMIT 1) AS policy`.execute(trx);
   const row = rows[0];
   const loaded = new Map<string, RoomSources>(rooms.map((room) => [roomKeyText(room), noSources]));
   for (const stored of z.array(storedRoomSchema).parse(row?.rooms ?? [])) {
@@ -147,7 +164,11 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
     fields.set(stored.field, entry);
     latestFields.set(key, fields);
   }
-  return { rooms: loaded, hotels, chainHeads, latestFields };
+  const resolvedWith = new Map<string, string>();
+  for (const stored of z.array(resolvedWithSchema).parse(row?.versions ?? [])) {
+    resolvedWith.set(roomKeyText({ hotelCode: stored.hotel_code, roomCode: stored.room_code }), stored.policy_version);
+  }
+  return { rooms: loaded, hotels, chainHeads, latestFields, resolvedWith, activePolicy: activePolicySchema.parse(row?.policy ?? null) };
 }
 
 export interface UnifiedRoomWrite {

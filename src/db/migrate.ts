@@ -4,6 +4,7 @@ import * as unifiedSchema from './migrations/2026_11_27_0001_unified_schema.js';
 import * as lagAlerting from './migrations/2026_11_27_0002_lag_alerting.js';
 import * as appliedFreshness from './migrations/2026_12_01_0003_applied_freshness_and_quarantine.js';
 import * as auditChain from './migrations/2026_12_01_0004_audit_chain_and_field_history.js';
+import * as policyVersions from './migrations/2026_12_01_0005_policy_versions.js';
 import type { UnifiedDatabase } from './schema.js';
 
 /** Migrations are listed in code so they ship inside the bundle and run the same under tsx and node. */
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_27_0002_lag_alerting': lagAlerting,
   '2026_12_01_0003_applied_freshness_and_quarantine': appliedFreshness,
   '2026_12_01_0004_audit_chain_and_field_history': auditChain,
+  '2026_12_01_0005_policy_versions': policyVersions,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

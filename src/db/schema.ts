@@ -52,7 +52,8 @@ export interface ConflictAuditTable {
   legacy_position: string | null;
   legacy_hotel_position: string | null;
   cloud_position: string | null;
-  trigger_source: SourceName;
+  /** `policy`: a re-resolution under a newly applied policy; trigger_position is then its policy_versions.id. */
+  trigger_source: SourceName | 'policy';
   trigger_position: string;
   /** The per-room hash chain (src/audit/chain.ts); null on rows written before it existed. */
   prev_hash: string | null;
@@ -75,6 +76,24 @@ export interface UnifiedFieldHistoryTable {
   source_position: string | null;
   source_commit_time: Timestamp | null;
   applied_at: Timestamp;
+}
+
+/** Append-only: every precedence policy that became active; the newest row is the active one. */
+export interface PolicyVersionsTable {
+  id: GeneratedBigInt;
+  /** `<version or name>@<hash>`, as written on unified and audit rows. */
+  version: string;
+  /** sha256 of the canonical document. */
+  content_hash: string;
+  /** The validated document. */
+  content: Json;
+  /** The file as it was applied, comments included. */
+  source_text: string;
+  source_file: string | null;
+  /** Against the version it replaced, per class and field (src/policy/diff.ts). */
+  diff: Json;
+  applied_by: string;
+  applied_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 /** Each source's latest value per room, the merge's only input besides the policy. */
@@ -228,4 +247,5 @@ export interface UnifiedDatabase {
   unapplied_changes: UnappliedChangesTable;
   unified_field_history: UnifiedFieldHistoryTable;
   room_quarantine: RoomQuarantineTable;
+  policy_versions: PolicyVersionsTable;
 }

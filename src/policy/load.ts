@@ -17,9 +17,19 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** sha256 of the canonical document: the same rules give the same hash, whatever the formatting. */
+export function policyContentHash(document: PolicyDocument): string {
+  return createHash('sha256').update(canonicalJson(document)).digest('hex');
+}
+
 export function policyVersionOf(document: PolicyDocument): string {
-  const hash = createHash('sha256').update(canonicalJson(document)).digest('hex').slice(0, 12);
-  return `${document.version ?? document.name}@${hash}`;
+  return `${document.version ?? document.name}@${policyContentHash(document).slice(0, 12)}`;
+}
+
+/** The document a policy was parsed from, without the derived version. */
+export function policyDocumentOf(policy: Policy): PolicyDocument {
+  const { policyVersion: _version, ...document } = policy;
+  return document;
 }
 
 /** Validates a parsed document; errors name the file and the field. */
@@ -33,6 +43,11 @@ export function parsePolicy(content: unknown, origin: string): Policy {
 }
 
 export async function loadPolicy(file: string): Promise<Policy> {
+  return (await loadPolicyFile(file)).policy;
+}
+
+/** A policy file, validated, with its text as written (comments included). */
+export async function loadPolicyFile(file: string): Promise<{ readonly policy: Policy; readonly text: string }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -47,5 +62,5 @@ export async function loadPolicy(file: string): Promise<Policy> {
       cause: error,
     });
   }
-  return parsePolicy(content, file);
+  return { policy: parsePolicy(content, file), text };
 }

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
+import { recordPolicy } from '../db/policy-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
 
@@ -91,6 +92,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
   const roles = options.roles ?? ['rooms', 'monitor'];
   const workers = new Map<WorkerRole, Worker>();
   if (roles.includes('rooms')) {
+    await recordFilePolicy(options);
     const { applyRoomChanges, quarantineRoomChanges } = activities;
     workers.set(
       'rooms',
@@ -121,6 +123,26 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
     );
   }
   return new RoomSyncWorkers(workers);
+}
+
+/**
+ * POLICY_FILE becomes the first recorded policy where none is; after that the active
+ * policy is policy_versions' newest row, changed with `room-sync policy apply`.
+ */
+async function recordFilePolicy(options: RoomSyncWorkerOptions): Promise<void> {
+  const { record, recorded } = await recordPolicy(
+    options.db,
+    { policy: options.policy, sourceFile: null, appliedBy: 'room-sync worker (POLICY_FILE, first start)' },
+    { onlyIfNone: true },
+  );
+  if (recorded) options.monitoring.log.info('recorded POLICY_FILE as the active policy', { policy: record.version, activation: record.id });
+  else if (record.version !== options.policy.policyVersion) {
+    options.monitoring.log.warn('POLICY_FILE is not the active policy; the active one applies (change it with room-sync policy apply)', {
+      policyFile: options.policy.policyVersion,
+      active: record.version,
+      activation: record.id,
+    });
+  }
 }
 
 /**
