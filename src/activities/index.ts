@@ -4,6 +4,7 @@ import type { UnifiedDatabase } from '../db/schema.js';
 import { createApplyRoomChanges, type ApplyRoomChangesResult } from './apply-room-changes.js';
 import { createMonitoringActivities, type MonitoringDependencies } from './monitoring.js';
 import { createQuarantineActivities } from './quarantine.js';
+import { createReResolutionActivities } from './re-resolution.js';
 import type { QuarantineRecord } from '../db/quarantine-repository.js';
 
 export interface ActivityDependencies {
@@ -20,5 +21,6 @@ export function createActivities(deps: ActivityDependencies) {
     applyRoomChanges: createApplyRoomChanges(deps),
     ...createQuarantineActivities({ db: deps.db, log: deps.monitoring.log.child('quarantine'), ...(deps.onQuarantined ? { onQuarantined: deps.onQuarantined } : {}) }),
     ...createMonitoringActivities({ db: deps.db, ...deps.monitoring }),
+    ...createReResolutionActivities({ db: deps.db, policy: deps.policy }),
   };
 }

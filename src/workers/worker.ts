@@ -93,14 +93,15 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
   const workers = new Map<WorkerRole, Worker>();
   if (roles.includes('rooms')) {
     await recordFilePolicy(options);
-    const { applyRoomChanges, quarantineRoomChanges } = activities;
+    const { applyRoomChanges, quarantineRoomChanges, findRoomsToReResolve, signalReResolve, awaitReResolved } = activities;
     workers.set(
       'rooms',
       await Worker.create({
         connection: options.connection,
         namespace: options.namespace,
         taskQueue: options.taskQueue,
-        activities: { applyRoomChanges, quarantineRoomChanges },
+        // Re-resolutions of a newly applied policy run beside the rooms they signal.
+        activities: { applyRoomChanges, quarantineRoomChanges, findRoomsToReResolve, signalReResolve, awaitReResolved },
         ...code,
         maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows,
         // A room whose worker died is picked up by another within seconds, not the default 10.

@@ -39,6 +39,39 @@ export interface RoomState {
 }
 export const roomStateQuery = defineQuery<RoomState>('roomState');
 
+// ---- policy re-resolution --------------------------------------------------------------
+
+/** A newly applied policy decides the room differently: resolve it again, with or without a change. */
+export interface ReResolveRequest {
+  /** The policy's activation (policy_versions.id). */
+  readonly activation: string;
+  readonly policyVersion: string;
+}
+export const reResolveSignal = defineSignal<[ReResolveRequest]>('reResolve');
+
+/** Where a policy's re-resolution stands; carried across continue-as-new, so a restart resumes it. */
+export interface ReResolutionProgress {
+  readonly activation: string;
+  readonly policyVersion: string;
+  readonly state: 'scanning' | 'waiting' | 'done' | 'superseded';
+  /** The last room scanned (rooms are scanned in key order); null before the first page. */
+  readonly cursor: RoomKey | null;
+  readonly scanned: number;
+  /** Rooms the policy decides differently, found so far. */
+  readonly affected: number;
+  /** Of those, re-resolved (their row carries the policy, or no longer needs it). */
+  readonly reResolved: number;
+  /** Rooms of the current batch still waited for (the first few). */
+  readonly waitingFor: readonly string[];
+  /** A newer policy was applied before this one's re-resolution finished: its own takes over. */
+  readonly supersededBy: string | null;
+}
+export const reResolutionProgressQuery = defineQuery<ReResolutionProgress>('reResolutionProgress');
+
+export function reResolutionWorkflowId(activation: string): string {
+  return `policy-re-resolution/${activation}`;
+}
+
 // ---- room-group workflows of releases before one workflow per room ------------------
 
 /**

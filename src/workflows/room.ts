@@ -16,7 +16,16 @@ import { roomApplyFailedType } from '../domain/failure-types.js';
 import { roomKeyText, type RoomKey } from '../domain/room.js';
 import type { SourceChange } from '../mapping/change.js';
 import type { RoomSources } from '../merge/field-values.js';
-import { deliverChangesUpdate, retryDeadLettersSignal, roomStateQuery, sourceChangesSignal, type DeadLetterRetry, type RoomState } from './messages.js';
+import {
+  deliverChangesUpdate,
+  reResolveSignal,
+  retryDeadLettersSignal,
+  roomStateQuery,
+  sourceChangesSignal,
+  type DeadLetterRetry,
+  type ReResolveRequest,
+  type RoomState,
+} from './messages.js';
 import { hotelClassKey, policyVersionKey } from './search-attributes.js';
 import { describeBatch } from './batch-summary.js';
 
@@ -51,6 +60,8 @@ export interface CarriedRoomState {
   readonly row: RoomView | null;
   readonly sources: RoomSources | null;
   readonly quarantine: QuarantineRecord | null;
+  /** A re-resolution asked for and not yet run. */
+  readonly reResolve?: ReResolveRequest | null;
 }
 
 export interface RoomWorkflowInput {
@@ -79,6 +90,7 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   let row = input.carried?.row ?? null;
   let sources = input.carried?.sources ?? null;
   let quarantine = input.carried?.quarantine ?? null;
+  let reResolve = input.carried?.reResolve ?? null;
   let lastConflicts: readonly ConflictSummary[] = [];
   let batchesApplied = 0;
   const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
@@ -91,6 +103,9 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   setHandler(deliverChangesUpdate, take);
   setHandler(retryDeadLettersSignal, (retry) => {
     retries.push(retry);
+  });
+  setHandler(reResolveSignal, (request) => {
+    reResolve = request;
   });
   setHandler(roomStateQuery, (): RoomState => ({
     room: roomText,
@@ -106,18 +121,23 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
 
   const runIsLong = () => batchesApplied >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
   for (;;) {
-    await condition(() => pending.length > 0 || retries.length > 0 || runIsLong());
+    await condition(() => pending.length > 0 || retries.length > 0 || reResolve !== null || runIsLong());
     if (runIsLong()) {
       await condition(allHandlersFinished);
       const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes });
-      await next({ room, carried: { pending, retries, row, sources, quarantine }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
+      await next({ room, carried: { pending, retries, row, sources, quarantine, reResolve }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
     }
     const retry = retries.shift();
     const batch = retry ? [...retry.changes] : pending.splice(0, maxChangesPerApply);
     const retriedDeadLetterIds = retry ? [...retry.deadLetterIds] : [];
+    // A re-resolution rides with the next apply of changes, or runs alone: the apply resolves under the active policy.
+    const reResolving = retry ? null : reResolve;
+    if (reResolving) reResolve = null;
+    const summary =
+      reResolving && batch.length === 0 ? `re-resolve under policy ${reResolving.policyVersion} (#${reResolving.activation})` : describeBatch(batch, retry !== undefined);
     try {
-      const result = await applyRoomChanges.executeWithOptions({ ...applyOptions, summary: describeBatch(batch, retry !== undefined) }, [
-        { changes: batch, retriedDeadLetterIds, quarantineAfterAttempts },
+      const result = await applyRoomChanges.executeWithOptions({ ...applyOptions, summary }, [
+        { changes: batch, retriedDeadLetterIds, quarantineAfterAttempts, ...(reResolving ? { reResolve: [room] } : {}) },
       ]);
       const outcome = result.rooms.find((candidate) => candidate.room === roomText);
       if (outcome) {
@@ -130,6 +150,8 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
     } catch (error) {
       const failure = roomApplyFailureOf(error);
       if (failure === null) throw error;
+      // A re-resolution alone has no change to dead-letter: the row stays, the re-resolution workflow asks again.
+      if (batch.length === 0 && !retry) continue;
       quarantine = await quarantineRoomChanges({
         room,
         changes: batch,

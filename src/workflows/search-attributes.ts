@@ -8,7 +8,16 @@ export const hotelCodeKey = defineSearchAttributeKey('HotelCode', SearchAttribut
 export const roomCodeKey = defineSearchAttributeKey('RoomCode', SearchAttributeType.KEYWORD);
 export const hotelClassKey = defineSearchAttributeKey('HotelClass', SearchAttributeType.KEYWORD);
 export const policyVersionKey = defineSearchAttributeKey('PolicyVersion', SearchAttributeType.KEYWORD);
-/** What a workflow is for: `room`, `lag-monitor`, or a `room-group` left by an earlier release. */
+/** What a workflow is for: `room`, `lag-monitor`, `re-resolution` (of a newly applied policy), or a `room-group` left by an earlier release. */
 export const syncRoleKey = defineSearchAttributeKey('SyncRole', SearchAttributeType.KEYWORD);
 
 export const roomSyncSearchAttributes = [hotelCodeKey, roomCodeKey, hotelClassKey, policyVersionKey, syncRoleKey] as const;
+
+/** What a room workflow starts with: its keys and role (HotelClass and PolicyVersion follow its row). */
+export function roomSearchAttributes(room: { readonly hotelCode: string; readonly roomCode: string }) {
+  return [
+    { key: hotelCodeKey, value: room.hotelCode },
+    { key: roomCodeKey, value: room.roomCode },
+    { key: syncRoleKey, value: 'room' },
+  ];
+}
