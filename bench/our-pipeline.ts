@@ -143,7 +143,7 @@ export class OurPipeline {
     if (!this.connection) return null;
     try {
       const client = new Client({ connection: this.connection, namespace });
-      const { count } = await client.workflow.count(`WorkflowType = 'roomGroupWorkflow' AND ExecutionStatus = 'Running'`);
+      const { count } = await client.workflow.count(`WorkflowType = 'roomWorkflow' AND ExecutionStatus = 'Running'`);
       return count;
     } catch {
       return null;
