@@ -3,6 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError, type AppConfig } from '../../config/env.js';
 import { parseRoomKey } from '../../app/room-lookup.js';
 import type { RoomKey } from '../../domain/room.js';
+import type { Kysely } from 'kysely';
+import { readActivePolicy } from '../../db/policy-repository.js';
+import type { UnifiedDatabase } from '../../db/schema.js';
 import { loadPolicy } from '../../policy/load.js';
 import type { Policy } from '../../policy/schema.js';
 import { buildDigest, DigestError, formatDigest, parseDigest, type AuditDigest } from '../../audit/digest.js';
@@ -11,9 +14,9 @@ import { auditRowsBefore, ExplainError, explainRoom, formatExplanation, parseIns
 import { checkUnifiedRooms, describeDifference } from '../../audit/check.js';
 import { examples, withUnifiedDb, type CliContext, type CommandGroup } from '../context.js';
 
-/** The policy `audit check` recomputes with: POLICY_FILE, as the worker loads it. */
-async function activePolicy(config: AppConfig): Promise<Policy> {
-  return loadPolicy(config.POLICY_FILE);
+/** The policy `audit check` recomputes with: the one recorded active (`policy apply`), else POLICY_FILE's, as every apply does. */
+async function activePolicy(config: AppConfig, db: Kysely<UnifiedDatabase>): Promise<Policy> {
+  return (await readActivePolicy(db))?.policy ?? loadPolicy(config.POLICY_FILE);
 }
 
 function roomOption(value: string | undefined, command: string): RoomKey {
@@ -171,13 +174,14 @@ export const registerAuditCommands: CommandGroup = (program, context) => {
     .action(async (options: { room?: string }) => {
       const config = context.config();
       const room = options.room === undefined ? undefined : roomOption(options.room, 'audit check');
-      const policy = await activePolicy(config);
-      const result = await withUnifiedDb(config, (db) =>
-        checkUnifiedRooms(db, policy, {
+      const { policy, result } = await withUnifiedDb(config, async (db) => {
+        const policy = await activePolicy(config, db);
+        const result = await checkUnifiedRooms(db, policy, {
           ...(room ? { room } : {}),
           onDifference: (difference) => process.stdout.write(`${describeDifference(difference)}\n`),
-        }),
-      );
+        });
+        return { policy, result };
+      });
       if (room && result.rooms === 0 && result.differences === 0) {
         process.stderr.write(`room-sync audit check: unknown room ${options.room ?? ''}: no unified row and no stored sources\n`);
         context.exitWith(2);
