@@ -2,7 +2,7 @@ import { Connector } from '../cdc/connector.js';
 import { describeSource } from '../cdc/source-descriptor.js';
 import { sourceNames, type SourceName } from '../domain/room.js';
 import { channelsFromConfig } from '../monitoring/channels.js';
-import { startMetricsServer } from '../observability/metrics-server.js';
+import { metricsUrl, startMetricsServer } from '../observability/metrics-server.js';
 import { ensureLagMonitor, monitorSettingsFromConfig } from './lag-monitor.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -33,8 +33,8 @@ export async function startWorker(
   roles: readonly WorkerRole[] = ['rooms', 'monitor'],
 ): Promise<RunningWorker> {
   const { config } = resources;
-  const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT) : null;
-  if (metricsServer) log.info('metrics endpoint', { url: `http://127.0.0.1:${config.METRICS_PORT}/metrics` });
+  const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT, config.METRICS_HOST) : null;
+  if (metricsServer) log.info('metrics endpoint', { url: metricsUrl(config.METRICS_HOST, config.METRICS_PORT), listening: config.METRICS_HOST });
   const worker = await createRoomSyncWorker({
     connection: await resources.workerConnection(),
     namespace: resources.config.TEMPORAL_NAMESPACE,

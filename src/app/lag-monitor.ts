@@ -18,6 +18,7 @@ export function monitorSettingsFromConfig(config: AppConfig): MonitorSettings {
     staleAfterSeconds: config.STALE_AFTER_SECONDS,
     validForSeconds: config.MONITOR_SILENCE_SECONDS,
     channelNames: channelsFromConfig(config).map((channel) => channel.name),
+    catchupGraceSeconds: config.LAG_CATCHUP_GRACE_SECONDS,
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeUrl, registerSecrets, scrubString } from '../observability/redact.js';
 
 /** Where a value came from when it is not set: the contract's local defaults. */
 export const localDefaults = {
@@ -19,11 +20,27 @@ const postgresUrl = z
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
 
+/** An http(s) URL; the message shows only scheme and host, since webhook URLs often carry a token. */
+const httpUrl = z.string().superRefine((value, context) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    context.addIssue({ code: 'custom', message: 'is not a URL (expected http://… or https://…)' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    context.addIssue({ code: 'custom', message: `must be an http:// or https:// URL, not ${url.protocol}// (${describeUrl(value)})` });
+  } else if (url.hostname === '') {
+    context.addIssue({ code: 'custom', message: 'has no host' });
+  }
+});
+
 const urlList = z
   .string()
   .default('')
   .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url !== ''))
-  .pipe(z.array(z.string().url()));
+  .pipe(z.array(httpUrl));
 
 const seconds = z.coerce.number().positive();
 
@@ -53,6 +70,8 @@ export const envSchema = z
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   STATUS_INTERVAL_MS: z.coerce.number().int().min(500).default(5_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** `pretty`: one readable line per event (the default); `json`: one JSON object per line (pino), for log shippers. */
+  LOG_FORMAT: z.enum(['pretty', 'json']).default('pretty'),
   /** Lag alerting: lag = now − commit time of the newest change acked from that source. */
   LAG_WARN_SECONDS: seconds.default(30),
   LAG_PAGE_SECONDS: seconds.default(60),
@@ -60,17 +79,24 @@ export const envSchema = z
   /** Hysteresis: an incident resolves once lag < warn × ratio for this many checks in a row. */
   LAG_CLEAR_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
   LAG_CLEAR_CHECKS: z.coerce.number().int().min(1).default(2),
+  /**
+   * After downtime, a lag over the paging threshold that is falling fast enough to be under it
+   * within this many seconds is a warning, not a page (an outage already over); 0 turns it off.
+   */
+  LAG_CATCHUP_GRACE_SECONDS: z.coerce.number().min(0).max(3_600).default(120),
   /** The booking engine stops selling a room when the source owning its availability is older than this. */
   STALE_AFTER_SECONDS: seconds.default(120),
   /** A freshness row the monitor has not refreshed for this long vouches for nothing. */
   MONITOR_SILENCE_SECONDS: seconds.default(30),
-  /** Generic JSON webhooks for every alert event, comma separated. */
+  /** Generic JSON webhooks for every alert event, comma separated (http or https). */
   ALERT_WEBHOOK_URLS: urlList,
-  /** A PagerDuty Events v2 compatible endpoint (trigger/resolve, dedup key per source incident). */
-  PAGERDUTY_EVENTS_URL: z.string().url().optional(),
+  /** A PagerDuty Events v2 compatible endpoint (trigger/resolve, dedup key per source incident; http or https). */
+  PAGERDUTY_EVENTS_URL: httpUrl.optional(),
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   /** Prometheus metrics on the worker; 0 turns the endpoint off. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  /** Where the metrics endpoint listens: this machine only unless set (0.0.0.0 for a Prometheus elsewhere). */
+  METRICS_HOST: z.string().trim().min(1).regex(/^[^\s/]+$/, 'must be a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
   /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history on their next delivery. */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
 })
@@ -96,16 +122,61 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Parses the environment once at start-up; the message names every bad variable. */
+/** Variables whose value is a secret, or may carry one (webhook URLs with a token in the path or query). */
+const secretVariables = new Set(['PAGERDUTY_ROUTING_KEY']);
+const urlVariables = new Set(['ALERT_WEBHOOK_URLS', 'PAGERDUTY_EVENTS_URL']);
+
+/** What an error message may show of a variable's value: never a key, a token or a password. */
+function shownValue(variable: string, value: string): string {
+  if (value === '') return '';
+  if (secretVariables.has(variable)) return '[redacted]';
+  if (urlVariables.has(variable)) {
+    return value
+      .split(',')
+      .map((part) => part.trim())
+      .map((part) => (URL.canParse(part) ? describeUrl(part) : `[not a URL, ${part.length} characters]`))
+      .join(',');
+  }
+  return scrubString(value);
+}
+
+/**
+ * The values of a configuration that must never reach a log line, an error or a Temporal
+ * payload, each with what to show instead: the routing key, every webhook URL whole (its
+ * token may be in the path), and every database password.
+ */
+export function configSecrets(config: AppConfig): { value: string; replacement: string }[] {
+  const secrets: { value: string; replacement: string }[] = [];
+  if (config.PAGERDUTY_ROUTING_KEY !== undefined) secrets.push({ value: config.PAGERDUTY_ROUTING_KEY, replacement: '[redacted routing key]' });
+  for (const url of [...config.ALERT_WEBHOOK_URLS, ...(config.PAGERDUTY_EVENTS_URL === undefined ? [] : [config.PAGERDUTY_EVENTS_URL])]) {
+    const shown = describeUrl(url);
+    if (shown !== url) secrets.push({ value: url, replacement: shown });
+  }
+  for (const url of [config.LEGACY_DATABASE_URL, config.CLOUD_DATABASE_URL, config.UNIFIED_DATABASE_URL]) {
+    const { password } = new URL(url);
+    if (password === '') continue;
+    secrets.push({ value: password, replacement: '***' });
+    const decoded = decodeURIComponent(password);
+    if (decoded !== password) secrets.push({ value: decoded, replacement: '***' });
+  }
+  return secrets;
+}
+
+/**
+ * Parses the environment once at start-up; the message names every bad variable (showing
+ * no secret of it). The secrets of a valid configuration are handed to the log redaction.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
-      const variable = issue.path.join('.');
-      return `  ${variable}=${JSON.stringify(env[variable] ?? '')}: ${issue.message}`;
+      const variable = String(issue.path[0] ?? '');
+      const entry = typeof issue.path[1] === 'number' ? ` (entry ${issue.path[1] + 1})` : '';
+      return `  ${variable}=${JSON.stringify(shownValue(variable, env[variable] ?? ''))}${entry}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   }
+  registerSecrets(configSecrets(parsed.data));
   return parsed.data;
 }
 

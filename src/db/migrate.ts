@@ -5,6 +5,7 @@ import * as lagAlerting from './migrations/2026_11_27_0002_lag_alerting.js';
 import * as appliedFreshness from './migrations/2026_12_01_0003_applied_freshness_and_quarantine.js';
 import * as auditChain from './migrations/2026_12_01_0004_audit_chain_and_field_history.js';
 import * as policyVersions from './migrations/2026_12_01_0005_policy_versions.js';
+import * as monitorAlerts from './migrations/2026_12_02_0006_monitor_alerts.js';
 import type { UnifiedDatabase } from './schema.js';
 
 /** Migrations are listed in code so they ship inside the bundle and run the same under tsx and node. */
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_01_0003_applied_freshness_and_quarantine': appliedFreshness,
   '2026_12_01_0004_audit_chain_and_field_history': auditChain,
   '2026_12_01_0005_policy_versions': policyVersions,
+  '2026_12_02_0006_monitor_alerts': monitorAlerts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -192,11 +192,15 @@ export interface SourceFreshnessTable {
   valid_until: Timestamp;
 }
 
-/** One row per lag incident: opened by its first warning, resolved once. */
+/** `monitor`: the lag monitor's own checks failing, or a source it cannot read. */
+export type AlertSubject = 'lag' | 'quarantine' | 'monitor';
+
+/** One row per incident (a source's lag, a quarantined room, the monitor's own checks): opened by its first warning or page, resolved once. */
 export interface AlertsTable {
   id: GeneratedBigInt;
   incident_key: string;
-  source: SourceName;
+  /** Null only on the monitor's own `checks-failing` incident. */
+  source: SourceName | null;
   severity: 'warning' | 'page';
   lag_seconds: number;
   threshold_seconds: number;
@@ -205,7 +209,7 @@ export interface AlertsTable {
   resolved_at: Timestamp | null;
   resolved_lag_seconds: number | null;
   message: string;
-  subject: ColumnType<'lag' | 'quarantine', 'lag' | 'quarantine' | undefined, 'lag' | 'quarantine'>;
+  subject: ColumnType<AlertSubject, AlertSubject | undefined, AlertSubject>;
   /** `HOTEL/ROOM` of a quarantine alert. */
   room: string | null;
 }

@@ -20,7 +20,26 @@ export function channelWants(channel: Pick<AlertChannel, 'kind'>, event: AlertEv
   return event.kind === 'page' || (event.kind === 'resolve' && event.wasPaging);
 }
 
+function describeMonitorEvent(event: AlertEvent & { monitor: NonNullable<AlertEvent['monitor']> }): string {
+  const what =
+    event.monitor.check === 'checks-failing'
+      ? 'the lag monitor cannot check the pipeline (unified database unreadable)'
+      : `the lag monitor cannot read the ${event.source ?? 'source'} database (its replication slot)`;
+  switch (event.kind) {
+    case 'warn':
+      return `room-sync: ${what} for ${event.lagSeconds.toFixed(0)} s: ${event.monitor.error}`;
+    case 'page':
+      return (
+        `room-sync: ${what} for ${event.lagSeconds.toFixed(0)} s, past the paging threshold (${event.thresholdSeconds} s); ` +
+        `lag is unknown and the booking view stops selling once freshness expires: ${event.monitor.error}`
+      );
+    case 'resolve':
+      return event.monitor.check === 'checks-failing' ? 'room-sync: the lag monitor checks the pipeline again' : `room-sync: the lag monitor reads the ${event.source ?? 'source'} database again`;
+  }
+}
+
 export function describeEvent(event: AlertEvent): string {
+  if (event.monitor) return describeMonitorEvent({ ...event, monitor: event.monitor });
   if (event.quarantined) {
     const { room, reason } = event.quarantined;
     return event.kind === 'resolve'
@@ -30,7 +49,9 @@ export function describeEvent(event: AlertEvent): string {
   const lag = `${event.lagSeconds.toFixed(1)} s`;
   switch (event.kind) {
     case 'warn':
-      return `room-sync: ${event.source} CDC lag ${lag} passed the warning threshold (${event.thresholdSeconds} s)`;
+      return event.catchingUp
+        ? `room-sync: ${event.source} CDC lag ${lag} is over the paging threshold but falling fast (catching up after downtime): a warning for now, a page if it stops falling`
+        : `room-sync: ${event.source} CDC lag ${lag} passed the warning threshold (${event.thresholdSeconds} s)`;
     case 'page':
       return `room-sync: ${event.source} CDC lag ${lag} passed the paging threshold (${event.thresholdSeconds} s); the booking view stops selling what ${event.source} owns once it is stale`;
     case 'resolve':
@@ -38,10 +59,16 @@ export function describeEvent(event: AlertEvent): string {
   }
 }
 
-/** Per source, so a pager folds every trigger of one source's incident together. */
+/** Per source, so a pager folds every trigger of one source's incident together; the monitor's own incidents apart. */
 export function pagerDedupKey(event: AlertEvent): string {
+  if (event.monitor) return event.monitor.check === 'checks-failing' ? 'room-sync/monitor/checks-failing' : `room-sync/monitor/source-unreadable/${event.source ?? 'unknown'}`;
   if (event.quarantined) return `room-sync/quarantine/${event.quarantined.room}`;
-  return `room-sync/lag/${event.source}`;
+  return `room-sync/lag/${event.source ?? 'unknown'}`;
+}
+
+/** What an alert is about, as the alerts table's `subject` says it. */
+export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' {
+  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : 'lag';
 }
 
 export function buildPayload(channel: AlertChannel, event: AlertEvent, at: string): unknown {
@@ -56,13 +83,28 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
         source: 'room-sync',
         severity: event.kind === 'page' ? 'critical' : 'warning',
         timestamp: at,
-        component: event.quarantined ? `room ${event.quarantined.room}` : `${event.source}-cdc`,
+        component: event.monitor ? (event.source ? `${event.source}-database` : 'lag-monitor') : event.quarantined ? `room ${event.quarantined.room}` : `${event.source}-cdc`,
         group: 'room-sync',
-        class: event.quarantined ? 'room-quarantine' : 'replication-lag',
-        custom_details: event.quarantined
-          ? { room: event.quarantined.room, source: event.source, reason: event.quarantined.reason, incident: event.incidentKey }
-          : { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
+        class: event.monitor ? `monitor-${event.monitor.check}` : event.quarantined ? 'room-quarantine' : 'replication-lag',
+        custom_details: event.monitor
+          ? { check: event.monitor.check, source: event.source, failing_seconds: event.lagSeconds, error: event.monitor.error, incident: event.incidentKey }
+          : event.quarantined
+            ? { room: event.quarantined.room, source: event.source, reason: event.quarantined.reason, incident: event.incidentKey }
+            : { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
       },
+    };
+  }
+  if (event.monitor) {
+    return {
+      type: `room-sync.monitor.${event.kind}`,
+      check: event.monitor.check,
+      source: event.source,
+      incident: event.incidentKey,
+      failing_seconds: event.lagSeconds,
+      threshold_seconds: event.thresholdSeconds,
+      error: event.monitor.error,
+      at,
+      message: describeEvent(event),
     };
   }
   if (event.quarantined) {
@@ -82,6 +124,7 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
     incident: event.incidentKey,
     lag_seconds: event.lagSeconds,
     threshold_seconds: event.thresholdSeconds,
+    ...(event.kind === 'warn' && event.catchingUp ? { catching_up: true } : {}),
     at,
     message: describeEvent(event),
   };

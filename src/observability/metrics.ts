@@ -35,7 +35,35 @@ export function createMetrics() {
     quarantinedRooms: new Gauge({ name: 'room_sync_quarantined_rooms', help: 'Rooms whose apply kept failing, not sold until retried', registers: [registry] }),
     roomsQuarantinedTotal: new Counter({ name: 'room_sync_rooms_quarantined_total', help: 'Quarantines raised by room workflows on this worker', registers: [registry] }),
     deadLetters: new Gauge({ name: 'room_sync_dead_letters', help: 'Rows in the dead-letter table', labelNames: sourceLabel, registers: [registry] }),
-    openAlerts: new Gauge({ name: 'room_sync_open_alerts', help: 'Lag alerts open (warning or paging)', labelNames: [...sourceLabel, 'severity'], registers: [registry] }),
+    openAlerts: new Gauge({
+      name: 'room_sync_open_alerts',
+      help: 'Alerts open (warning or paging), by source (`monitor` for the monitor\'s own checks) and severity',
+      labelNames: [...sourceLabel, 'severity'],
+      registers: [registry],
+    }),
+    /** Set by every check that read everything; Prometheus pages when it stops moving (deploy/prometheus). */
+    monitorLastCheck: new Gauge({
+      name: 'room_sync_monitor_last_check_timestamp_seconds',
+      help: 'Unix time of the lag monitor\'s last successful check (0 before the first in this process)',
+      registers: [registry],
+    }),
+    monitorCheckFailures: new Counter({
+      name: 'room_sync_monitor_check_failures_total',
+      help: 'Attempts of the lag monitor\'s check that failed (unified database unreadable)',
+      registers: [registry],
+    }),
+    sourceReadable: new Gauge({
+      name: 'room_sync_source_readable',
+      help: '1 when the monitor could read the source (its slot), 0 when that read failed',
+      labelNames: sourceLabel,
+      registers: [registry],
+    }),
+    alertDeliveries: new Counter({
+      name: 'room_sync_alert_deliveries_total',
+      help: 'Attempts to notify an alert channel, by channel and outcome (ok, failed)',
+      labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
   };
 }
 

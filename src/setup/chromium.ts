@@ -44,7 +44,7 @@ export async function ensureChromium(log: Log): Promise<string> {
   return chromiumPath;
 }
 
-async function isExecutable(path: string): Promise<boolean> {
+export async function isExecutable(path: string): Promise<boolean> {
   try {
     await access(path, constants.X_OK);
     return true;
@@ -54,7 +54,7 @@ async function isExecutable(path: string): Promise<boolean> {
 }
 
 /** Runs apt-get non-interactively; prints a line of progress every so often and the last output line. */
-function aptGet(args: readonly string[], log: Log): Promise<{ ok: boolean; output: string }> {
+export function aptGet(args: readonly string[], log: Log): Promise<{ ok: boolean; output: string }> {
   return new Promise((resolve) => {
     const started = Date.now();
     let output = '';

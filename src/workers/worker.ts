@@ -110,14 +110,15 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
     );
   }
   if (roles.includes('monitor')) {
-    const { checkSources, recordAlertEvent, deliverAlert } = activities;
+    const { checkSources, recordAlertEvent, enqueueAlert, deliverAlert } = activities;
     workers.set(
       'monitor',
       await Worker.create({
         connection: options.connection,
         namespace: options.namespace,
         taskQueue: monitorTaskQueue(options.taskQueue),
-        activities: { checkSources, recordAlertEvent, deliverAlert },
+        // The lag monitor and, beside it, one alert outbox workflow per channel (enqueueAlert feeds them, deliverAlert sends).
+        activities: { checkSources, recordAlertEvent, enqueueAlert, deliverAlert },
         ...code,
         maxCachedWorkflows: 10,
       }),

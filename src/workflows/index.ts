@@ -1,4 +1,5 @@
 export { roomWorkflow } from './room.js';
 export { roomGroupWorkflow } from './room-group.js';
 export { lagMonitorWorkflow } from './lag-monitor.js';
+export { alertOutboxWorkflow } from './alert-outbox.js';
 export { reResolutionWorkflow } from './re-resolution.js';

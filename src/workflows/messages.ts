@@ -4,7 +4,8 @@ import type { ConflictSummary, RoomView } from '../activities/apply-room-changes
 import type { QuarantineRecord } from '../db/quarantine-repository.js';
 import type { RoomSources } from '../merge/field-values.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
-import type { LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
+import type { AlertEvent, LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
+import type { MonitorHealth } from '../monitoring/monitor-health.js';
 import type { SourceReading } from '../activities/monitoring.js';
 
 /**
@@ -105,6 +106,8 @@ export interface MonitorSettings {
   /** How long one check's freshness stays trusted by bookable_rooms. */
   readonly validForSeconds: number;
   readonly channelNames: readonly string[];
+  /** LAG_CATCHUP_GRACE_SECONDS; absent (settings of an earlier release) means no grace. */
+  readonly catchupGraceSeconds?: number;
 }
 
 export const lagMonitorWorkflowId = 'room-sync-lag-monitor';
@@ -119,6 +122,35 @@ export interface MonitorState {
   readonly checks: number;
   /** Quarantined rooms this monitor has paged for, by room. */
   readonly quarantines: Readonly<Record<string, string>>;
+  /** The monitor's own checks, and each source's slot read (absent before this release). */
+  readonly health?: MonitorHealth;
 }
 
 export const monitorStateQuery = defineQuery<MonitorState>('monitorState');
+
+// ---- alert outbox: one workflow per channel, fed by the monitor --------------------------
+
+/** One alert event for one channel; `id` (incident and kind) makes a repeated hand-over harmless. */
+export interface AlertOutboxItem {
+  readonly id: string;
+  readonly event: AlertEvent;
+  readonly at: string;
+}
+
+/** Signal-with-start from the monitor's enqueueAlert activity. */
+export const alertOutboxSignal = defineSignal<[AlertOutboxItem]>('alert');
+
+export interface AlertOutboxState {
+  readonly channelName: string;
+  /** Events waiting behind the one being delivered. */
+  readonly pending: readonly string[];
+  readonly delivering: string | null;
+  readonly delivered: number;
+  readonly givenUp: number;
+}
+export const alertOutboxStateQuery = defineQuery<AlertOutboxState>('alertOutboxState');
+
+/** Beside its monitor: a test's monitor and its outboxes never meet another's. */
+export function alertOutboxWorkflowId(monitorWorkflowId: string, channelName: string): string {
+  return `${monitorWorkflowId}/alerts/${channelName}`;
+}

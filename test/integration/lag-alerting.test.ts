@@ -73,6 +73,7 @@ after(async () => {
 });
 
 const alertsFor = (source: 'legacy' | 'cloud') => dbs.unified.selectFrom('alerts').selectAll().where('source', '=', source).orderBy('id').execute();
+const lagAlertsFor = async (source: 'legacy' | 'cloud') => (await alertsFor(source)).filter((row) => row.subject === 'lag');
 
 async function lagMetric(source: 'legacy' | 'cloud'): Promise<number | null> {
   const body = await (await fetch(metricsUrl)).text();
@@ -158,15 +159,25 @@ test('both connectors stopped past the stale threshold: nothing is sellable, and
 
 test('a source database unreachable for the connector pages for that source', async () => {
   const database = new URL(dbs.urls.cloud).pathname.slice(1);
-  const pagesBefore = (await alertsFor('cloud')).length;
+  const pagesBefore = (await lagAlertsFor('cloud')).length;
   await dbs.unifiedPool.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
   await dbs.unifiedPool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database]);
   try {
     const alerts = await waitFor('cloud page', async () => {
-      const rows = await alertsFor('cloud');
+      const rows = await lagAlertsFor('cloud');
       return rows.length > pagesBefore && rows.at(-1)?.severity === 'page' ? rows : undefined;
     }, { timeoutMs: pageWithinMs * 4 });
     assert.match(alerts.at(-1)?.message ?? '', /cloud CDC lag/);
+    // The monitor cannot read the source either: a page of its own, apart from the lag's.
+    const unreadable = await waitFor('cloud unreadable page', async () => {
+      const rows = (await alertsFor('cloud')).filter((row) => row.subject === 'monitor' && row.severity === 'page' && row.resolved_at === null);
+      return rows.length === 1 ? rows[0] : undefined;
+    }, { timeoutMs: pageWithinMs * 4 });
+    assert.match(unreadable?.incident_key ?? '', /^room-sync\/monitor\/source-unreadable\/cloud\//);
+    assert.match(unreadable?.message ?? '', /cannot read the cloud database/);
+    await waitFor('PagerDuty trigger for the unreadable source', async () =>
+      receiver.on('/pagerduty').find((event) => event.body['dedup_key'] === 'room-sync/monitor/source-unreadable/cloud' && event.body['event_action'] === 'trigger'),
+    );
     const legacyOpen = await dbs.unified.selectFrom('alerts').selectAll().where('source', '=', 'legacy').where('resolved_at', 'is', null).execute();
     assert.deepEqual(legacyOpen, []);
   } finally {
@@ -179,6 +190,37 @@ test('a source database unreachable for the connector pages for that source', as
   const health = await readPipelineHealth(dbs.unified);
   assert.deepEqual(health.sources.map((source) => source.alert), ['ok', 'ok']);
   assert.ok((await sql<{ ok: number }>`SELECT 1 AS ok`.execute(dbs.unified)).rows.length === 1);
+  await waitFor('PagerDuty resolve for the unreadable source', async () =>
+    receiver.on('/pagerduty').find((event) => event.body['dedup_key'] === 'room-sync/monitor/source-unreadable/cloud' && event.body['event_action'] === 'resolve'),
+  );
+});
+
+test('a check that fails (a table of the unified database unreadable) pages for the monitor itself, and resolves once checks work', async () => {
+  const checksFailing = (action: string) =>
+    receiver.on('/pagerduty').find((event) => event.body['dedup_key'] === 'room-sync/monitor/checks-failing' && event.body['event_action'] === action);
+  // checkSources reads dead_letters; nothing else does while nothing fails.
+  await dbs.unifiedPool.query('ALTER TABLE dead_letters RENAME TO dead_letters_hidden');
+  const failingSince = Date.now();
+  try {
+    const trigger = await waitFor('PagerDuty trigger for failing checks', async () => checksFailing('trigger'), { timeoutMs: pageWithinMs * 6 });
+    assert.ok(trigger.at - failingSince >= settings.thresholds.pageSeconds * 1000, 'no page before the paging threshold');
+    assert.match(String((trigger.body['payload'] as Record<string, unknown>)['summary']), /cannot check the pipeline.*dead_letters/);
+    const [row] = await dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'monitor').where('source', 'is', null).where('resolved_at', 'is', null).execute();
+    assert.equal(row?.severity, 'page');
+    assert.match(row?.incident_key ?? '', /^room-sync\/monitor\/checks-failing\//);
+    assert.match(await (await fetch(metricsUrl)).text(), /^room_sync_monitor_check_failures_total [1-9]/m);
+  } finally {
+    await dbs.unifiedPool.query('ALTER TABLE dead_letters_hidden RENAME TO dead_letters');
+  }
+  await waitFor('PagerDuty resolve for failing checks', async () => checksFailing('resolve'), { timeoutMs: 30_000 });
+  await waitFor('monitor incident resolved', async () => {
+    const open = await dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'monitor').where('resolved_at', 'is', null).execute();
+    return open.length === 0;
+  });
+  const lastCheck = /^room_sync_monitor_last_check_timestamp_seconds (\S+)$/m.exec(await (await fetch(metricsUrl)).text());
+  assert.ok(lastCheck?.[1] !== undefined && Math.abs(Number(lastCheck[1]) - Date.now() / 1000) < 10, 'the monitor refreshes its check timestamp again');
+  // Lag stayed fine throughout: no lag page.
+  assert.deepEqual((await dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'lag').where('resolved_at', 'is', null).execute()), []);
 });
 
 test('room and monitor workflow histories replay deterministically with the current code', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { evaluateLag, initialAlertState, type AlertEvent, type LagThresholds, type SourceAlertState } from '../../src/monitoring/lag-state.js';
+import { evaluateLag, initialAlertState, type AlertEvent, type CatchupGrace, type LagThresholds, type SourceAlertState } from '../../src/monitoring/lag-state.js';
 
 const thresholds: LagThresholds = { warnSeconds: 30, pageSeconds: 60, clearRatio: 0.5, clearChecks: 2 };
 
@@ -77,6 +77,163 @@ test('property: pages and resolves alternate, never two pages without a resolve 
           open = false;
         }
       }
+    }),
+  );
+});
+
+// ---- catch-up grace ---------------------------------------------------------------------
+
+const grace: CatchupGrace = { graceSeconds: 120, trendWindowSeconds: 20 };
+const start = Date.UTC(2026, 11, 2, 9, 0, 0);
+
+/** Readings at given seconds after `start`; with the grace unless told otherwise. */
+function runTimed(readings: readonly { t: number; lag: number | null }[], options: { grace?: CatchupGrace; state?: SourceAlertState } = {}) {
+  let state = options.state ?? initialAlertState;
+  const events: AlertEvent[] = [];
+  const states: SourceAlertState[] = [];
+  for (const { t, lag } of readings) {
+    const result = evaluateLag('legacy', state, lag, thresholds, new Date(start + t * 1000).toISOString(), options.grace);
+    state = result.state;
+    events.push(...result.events);
+    states.push(state);
+  }
+  return { events, states, kinds: events.map((event) => event.kind) };
+}
+
+test('grace: a restart after 15 minutes down, catching up fast, warns and resolves without a page', () => {
+  // The monitor was down too: its last reading is from before the outage.
+  const readings = [{ t: 0, lag: 1 }, { t: 900, lag: 900 }, { t: 905, lag: 700 }, { t: 910, lag: 480 }, { t: 915, lag: 260 }, { t: 920, lag: 40 }, { t: 925, lag: 3 }, { t: 930, lag: 2 }];
+  const { events, kinds, states } = runTimed(readings, { grace });
+  assert.deepEqual(kinds, ['warn', 'resolve']);
+  assert.equal(events[0]?.kind === 'warn' && events[0].catchingUp, true);
+  assert.equal(events[1]?.kind === 'resolve' && events[1].wasPaging, false);
+  assert.deepEqual(states.map((state) => state.level), ['ok', 'warning', 'warning', 'warning', 'warning', 'warning', 'warning', 'ok']);
+});
+
+test('grace: the same restart without a grace pages at once (the behaviour of earlier releases)', () => {
+  const readings = [{ t: 0, lag: 1 }, { t: 900, lag: 900 }, { t: 905, lag: 700 }, { t: 910, lag: 3 }, { t: 915, lag: 2 }];
+  assert.deepEqual(runTimed(readings).kinds, ['warn', 'page', 'resolve']);
+  assert.deepEqual(runTimed(readings, { grace: { graceSeconds: 0, trendWindowSeconds: 20 } }).kinds, ['warn', 'page', 'resolve']);
+});
+
+test('grace: an outage still in progress (lag rising) pages at the same check as before', () => {
+  const rising = Array.from({ length: 20 }, (_, index) => ({ t: index * 5, lag: index * 5 }));
+  const withGrace = runTimed(rising, { grace });
+  const without = runTimed(rising);
+  assert.deepEqual(withGrace.kinds, ['warn', 'page']);
+  assert.deepEqual(withGrace.events, without.events);
+});
+
+test('grace: after downtime, a lag that does not fall pages one check later', () => {
+  const { kinds, states } = runTimed([{ t: 0, lag: 1 }, { t: 900, lag: 900 }, { t: 905, lag: 905 }], { grace });
+  assert.deepEqual(kinds, ['warn', 'page']);
+  assert.deepEqual(states.map((state) => state.level), ['ok', 'warning', 'paging']);
+});
+
+test('grace: a lag that falls, but too slowly to be under the threshold within the grace, pages', () => {
+  // 900 s falling 5 s per 5 s check would need 840 s: far past the 120 s grace.
+  const { kinds } = runTimed([{ t: 900, lag: 900 }, { t: 905, lag: 895 }], { grace });
+  assert.deepEqual(kinds, ['warn', 'page']);
+});
+
+test('grace: catching up that stalls pages', () => {
+  const { kinds } = runTimed([{ t: 900, lag: 900 }, { t: 905, lag: 500 }, { t: 910, lag: 300 }, { t: 915, lag: 305 }], { grace });
+  assert.deepEqual(kinds, ['warn', 'page']);
+});
+
+test('grace: bounded: a lag still over the threshold when the grace ends pages', () => {
+  // Falling, and each projection says it will be under the threshold in time, but it only
+  // ever approaches it: what is over the threshold halves every check.
+  const readings = Array.from({ length: 40 }, (_, index) => ({ t: index * 5, lag: thresholds.pageSeconds + 1000 * 0.5 ** index }));
+  const { events, states } = runTimed(readings, { grace });
+  const page = events.findIndex((event) => event.kind === 'page');
+  assert.ok(page >= 0, 'pages');
+  const pagedAt = states.findIndex((state) => state.level === 'paging');
+  assert.ok(readings[pagedAt] !== undefined && readings[pagedAt].t >= 120 && readings[pagedAt].t <= 125, `paged at ${readings[pagedAt]?.t} s`);
+});
+
+test('grace: a reading missing in the middle keeps the incident as it was', () => {
+  const { kinds } = runTimed([{ t: 900, lag: 900 }, { t: 905, lag: null }, { t: 910, lag: 300 }, { t: 915, lag: 5 }, { t: 920, lag: 4 }], { grace });
+  assert.deepEqual(kinds, ['warn', 'resolve']);
+});
+
+test('grace: a state from an earlier release (no previous reading) holds one check to learn the trend', () => {
+  const earlier: SourceAlertState = { level: 'warning', incidentKey: 'room-sync/lag/legacy/x', openedAt: 'x', clearStreak: 0 };
+  assert.deepEqual(runTimed([{ t: 0, lag: 200 }, { t: 5, lag: 210 }], { grace, state: earlier }).kinds, ['page']);
+  assert.deepEqual(runTimed([{ t: 0, lag: 200 }, { t: 5, lag: 100 }, { t: 10, lag: 5 }, { t: 15, lag: 5 }], { grace, state: earlier }).kinds, ['resolve']);
+});
+
+const timedReadings = fc
+  .array(fc.record({ dt: fc.double({ min: 0.5, max: 60, noNaN: true }), lag: fc.oneof(fc.constant(null), fc.double({ min: 0, max: 2_000, noNaN: true })) }), { maxLength: 120 })
+  .map((steps) => {
+    let t = 0;
+    return steps.map(({ dt, lag }) => ({ t: (t += dt), lag }));
+  });
+
+test('property: with a grace, pages and resolves still alternate, one page per incident', () => {
+  fc.assert(
+    fc.property(timedReadings, (readings) => {
+      let open = false;
+      let paged = false;
+      for (const event of runTimed(readings, { grace }).events) {
+        if (event.kind === 'warn') {
+          assert.equal(open, false);
+          open = true;
+          paged = false;
+        } else if (event.kind === 'page') {
+          assert.equal(open && !paged, true);
+          paged = true;
+        } else {
+          assert.equal(open, true);
+          assert.equal(event.wasPaging, paged);
+          open = false;
+        }
+      }
+    }),
+  );
+});
+
+test('property: the grace is bounded: over the paging threshold past the grace means paging', () => {
+  fc.assert(
+    fc.property(timedReadings, (readings) => {
+      const { states } = runTimed(readings, { grace });
+      states.forEach((state, index) => {
+        const reading = readings[index];
+        if (!reading || reading.lag === null || reading.lag < thresholds.pageSeconds || !state.catchupSince) return;
+        const inGrace = (start + reading.t * 1000 - Date.parse(state.catchupSince)) / 1000;
+        if (inGrace >= grace.graceSeconds) assert.equal(state.level, 'paging', `${reading.lag} s at ${reading.t} s, ${inGrace} s into the grace`);
+      });
+    }),
+  );
+});
+
+test('property: a lag over the threshold that did not fall since a recent reading pages', () => {
+  fc.assert(
+    fc.property(timedReadings, (readings) => {
+      const { states } = runTimed(readings, { grace });
+      let previous: { t: number; lag: number } | null = null;
+      readings.forEach((reading, index) => {
+        if (reading.lag === null) return;
+        if (previous && reading.lag >= thresholds.pageSeconds && reading.lag >= previous.lag && reading.t - previous.t <= grace.trendWindowSeconds) {
+          assert.equal(states[index]?.level, 'paging', `${previous.lag} → ${reading.lag} s`);
+        }
+        previous = { t: reading.t, lag: reading.lag };
+      });
+    }),
+  );
+});
+
+test('property: without a grace, the timed readings raise what earlier releases raised', () => {
+  fc.assert(
+    fc.property(timedReadings, (readings) => {
+      const withoutGrace = runTimed(readings).events;
+      const zeroGrace = runTimed(readings, { grace: { graceSeconds: 0, trendWindowSeconds: 20 } }).events;
+      assert.deepEqual(zeroGrace, withoutGrace);
+      // Every reading over the paging threshold is paging at once.
+      runTimed(readings).states.forEach((state, index) => {
+        const lag = readings[index]?.lag;
+        if (lag !== null && lag !== undefined && lag >= thresholds.pageSeconds) assert.equal(state.level, 'paging');
+      });
     }),
   );
 });
