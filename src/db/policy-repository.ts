@@ -64,6 +64,12 @@ export async function readActivePolicy(db: Db): Promise<PolicyRecord | null> {
   return row ? recordOf(row) : null;
 }
 
+/** The active policy's activation (the newest row's id) alone: a cheap check that nothing newer was applied. */
+export async function readActiveActivation(db: Db): Promise<string | null> {
+  const row = await db.selectFrom('policy_versions').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return row?.id ?? null;
+}
+
 export async function readPolicyActivation(db: Db, id: string): Promise<PolicyRecord> {
   const row = await db.selectFrom('policy_versions').select(columns).where('id', '=', id).executeTakeFirst();
   if (!row) throw new PolicyRecordError(`no policy_versions row #${id}`);

@@ -93,7 +93,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
   const workers = new Map<WorkerRole, Worker>();
   if (roles.includes('rooms')) {
     await recordFilePolicy(options);
-    const { applyRoomChanges, quarantineRoomChanges, findRoomsToReResolve, signalReResolve, awaitReResolved } = activities;
+    const { applyRoomChanges, quarantineRoomChanges, reResolveBatch } = activities;
     workers.set(
       'rooms',
       await Worker.create({
@@ -101,7 +101,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
         namespace: options.namespace,
         taskQueue: options.taskQueue,
         // Re-resolutions of a newly applied policy run beside the rooms they signal.
-        activities: { applyRoomChanges, quarantineRoomChanges, findRoomsToReResolve, signalReResolve, awaitReResolved },
+        activities: { applyRoomChanges, quarantineRoomChanges, reResolveBatch },
         ...code,
         maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows,
         // A room whose worker died is picked up by another within seconds, not the default 10.
