@@ -16,6 +16,7 @@ import { registerRoomCommands } from './commands/room.js';
 import { registerReplayCommands } from './commands/replay.js';
 import { registerDeadLetterCommands } from './commands/dead-letters.js';
 import { registerDemoCommands } from './commands/demo.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { registerAuditCommands } from './commands/audit.js';
 
 /** Every command group, in the order `room-sync --help` lists them. A new group is one module and one line here. */
@@ -28,6 +29,7 @@ const commandGroups: readonly CommandGroup[] = [
   registerRoomCommands,
   registerReplayCommands,
   registerDeadLetterCommands,
+  registerPolicyCommands,
   registerAuditCommands,
   registerDemoCommands,
 ];

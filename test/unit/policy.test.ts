@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { loadPolicy, parsePolicy, PolicyError } from '../../src/policy/load.js';
+import { diffPolicies, formatPolicyDiff } from '../../src/policy/diff.js';
+import { loadPolicy, parsePolicy, policyDocumentOf, PolicyError } from '../../src/policy/load.js';
 
 const defaultPolicyFile = fileURLToPath(new URL('../../policies/default.yaml', import.meta.url));
 
@@ -272,5 +273,50 @@ name: test-policy
   test('an explicit version label is kept in front of the hash', () => {
     const labelled = parsePolicy({ ...validDocument(), version: '2026-11' }, 'labelled');
     assert.match(labelled.policyVersion, /^2026-11@[0-9a-f]{12}$/);
+  });
+});
+
+describe('policy diff', () => {
+  test('names every setting that differs, classes first, field by field', () => {
+    const from = parsePolicy(validDocument(), 'from.yaml');
+    const changed = validDocument();
+    child(child(changed, 'classes'), 'cloud-managed')['rate'] = 'legacy';
+    child(child(changed, 'classes'), 'default')['status'] = 'legacy';
+    child(changed, 'classification')['otherwise'] = 'cloud-managed';
+    child(changed, 'classification')['codes'] = { L: 'legacy-managed', C: 'cloud-managed', F: 'default' };
+    changed['fallback'] = 'none';
+    const to = parsePolicy(changed, 'to.yaml');
+    assert.deepEqual(formatPolicyDiff(diffPolicies(policyDocumentOf(from), policyDocumentOf(to))), [
+      'class cloud-managed, rate: owner cloud -> legacy',
+      'class default, status: owner cloud -> legacy',
+      'classification.codes.F: (none) -> default',
+      'classification.otherwise: default -> cloud-managed',
+      'fallback: other-source -> none',
+    ]);
+    assert.deepEqual(diffPolicies(policyDocumentOf(from), policyDocumentOf(from)), []);
+  });
+
+  test('a class added or removed lists each of its fields', () => {
+    const from = parsePolicy(validDocument(), 'from.yaml');
+    const added = validDocument();
+    child(added, 'classes')['franchise'] = { rate: 'cloud', availability: 'cloud', room_type: 'legacy', status: 'cloud' };
+    const to = parsePolicy(added, 'to.yaml');
+    assert.deepEqual(
+      diffPolicies(policyDocumentOf(from), policyDocumentOf(to)).map((entry) => [entry.path, entry.from, entry.to]),
+      [
+        ['classes.franchise.rate', null, 'cloud'],
+        ['classes.franchise.availability', null, 'cloud'],
+        ['classes.franchise.room_type', null, 'legacy'],
+        ['classes.franchise.status', null, 'cloud'],
+      ],
+    );
+  });
+
+  test('the shipped example moves exactly the cloud-managed rate', async () => {
+    const example = await loadPolicy(fileURLToPath(new URL('../../policies/examples/cloud-rate-from-legacy.yaml', import.meta.url)));
+    const shipped = await loadPolicy(defaultPolicyFile);
+    const moved = diffPolicies(policyDocumentOf(shipped), policyDocumentOf(example)).filter((entry) => entry.path.startsWith('classes.') || entry.path.startsWith('classification.') || entry.path === 'fallback');
+    assert.deepEqual(moved, [{ path: 'classes.cloud-managed.rate', from: 'cloud', to: 'legacy' }]);
+    assert.notEqual(example.policyVersion, shipped.policyVersion);
   });
 });
