@@ -12,7 +12,11 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { stringify as toYaml } from 'yaml';
 import { ensureLagMonitor } from '../src/app/lag-monitor.js';
+import { applyPolicy, awaitReResolution } from '../src/app/policy-change.js';
+import { parsePolicy, policyDocumentOf } from '../src/policy/load.js';
+import type { Policy } from '../src/policy/schema.js';
 import { historyToJson } from '../src/cli/replay-command.js';
 import type { SourceChange } from '../src/mapping/change.js';
 import { roomWorkflowId } from '../src/routing/room-routing.js';
@@ -38,6 +42,24 @@ interface Scenario {
 }
 
 const roomState = (client: Client, workflowId: string) => client.workflow.getHandle(workflowId).query(roomStateQuery);
+
+/** Applies the default policy with cloud-managed owners changed (a version of its own, so a scenario runs alone too), and waits for its re-resolution. */
+async function applyCloudManaged(context: Context, version: string, owners: Record<string, string>): Promise<string> {
+  const base = await defaultPolicy();
+  const document = policyDocumentOf(base);
+  const policy: Policy = parsePolicy({ ...document, version, classes: { ...document.classes, 'cloud-managed': { ...document.classes['cloud-managed'], ...owners } } }, version);
+  const applied = await applyPolicy(
+    context.dbs.unified,
+    context.env.client,
+    context.pipeline.taskQueue,
+    { policy, sourceText: toYaml(policyDocumentOf(policy)), sourceFile: `capture:${version}`, appliedBy: 'capture-histories' },
+    base,
+    { pageSize: 2 },
+  );
+  const result = await awaitReResolution(context.env.client, applied.workflowId);
+  if (result.state !== 'done') throw new Error(`${applied.workflowId}: ${result.state}`);
+  return applied.workflowId;
+}
 
 /** Polls the room workflow's query until `done` holds and nothing is pending. */
 async function waitForRoom(client: Client, workflowId: string, description: string, done: (state: RoomState) => boolean): Promise<RoomState> {
@@ -171,6 +193,41 @@ const scenarios: Readonly<Record<string, Scenario>> = {
         .signal(retryDeadLettersSignal, { deadLetterIds: letters.map((letter) => letter.id), changes: letters.map((letter) => letter.raw as SourceChange) });
       await waitForRoom(env.client, workflowId, 'the quarantine lifted', (state) => state.quarantine === null && state.row?.availability === 1);
       return workflowId;
+    },
+  },
+
+  're-resolve': {
+    description: 'a cloud-managed room disagreeing on rate; a policy that takes its rate from legacy re-resolves it; then a cloud change',
+    async run(context) {
+      const { env, dbs } = context;
+      const workflowId = roomWorkflowId({ hotelCode: 'RRS1', roomCode: '601' });
+      await insertLegacyProperty(dbs.legacy, 'RRS1', 'C', 'EUR');
+      const property = await insertCloudProperty(dbs.cloud, 'RRS1');
+      await insertLegacyRoom(dbs.legacy, 'RRS1', '601', { rm_typ_cd: 'DBL', rate_amt: 12000, allot_qty: 2, stat_cd: 'A' });
+      await insertCloudRoom(dbs.cloud, property, '601', { room_type: 'double', nightly_rate: '129.00', currency: 'EUR', available_count: 3, is_active: true });
+      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => state.sources?.legacy !== null && state.sources?.cloud !== null);
+      await applyCloudManaged(context, 'capture-re-resolve', { rate: 'legacy' });
+      await waitForRoom(env.client, workflowId, 're-resolved', (state) => state.row?.sources.rate === 'legacy');
+      await dbs.cloud.query(`UPDATE room_inventory SET available_count = 1 WHERE property_id = $1 AND room_code = '601'`, [property]);
+      await waitForRoom(env.client, workflowId, 'the cloud update applied', (state) => state.row?.availability === 1);
+      return workflowId;
+    },
+  },
+
+  're-resolution': {
+    description: "a policy's re-resolution workflow over three affected rooms, two per batch",
+    async run(context) {
+      const { env, dbs } = context;
+      await insertLegacyProperty(dbs.legacy, 'RRW1', 'C', 'EUR');
+      const property = await insertCloudProperty(dbs.cloud, 'RRW1');
+      for (const room of ['701', '702', '703']) {
+        await insertLegacyRoom(dbs.legacy, 'RRW1', room, { rm_typ_cd: 'KNG', rate_amt: 12900, allot_qty: 2, stat_cd: 'A' });
+        await insertCloudRoom(dbs.cloud, property, room, { room_type: 'double', nightly_rate: '129.00', currency: 'EUR', available_count: 2, is_active: true });
+        const roomId = roomWorkflowId({ hotelCode: 'RRW1', roomCode: room });
+        await waitForRoom(env.client, roomId, 'both sources applied', (state) => state.sources?.legacy !== null && state.sources?.cloud !== null);
+      }
+      // Room type from legacy: king instead of double, whatever the rate owner is.
+      return applyCloudManaged(context, 'capture-re-resolution', { room_type: 'legacy' });
     },
   },
 

@@ -50,11 +50,11 @@ before(async () => {
 
 test('the captured histories cover every scenario the capture script runs', () => {
   const scenarios = new Set(histories.map((captured) => captured.file.replace(/(\.run\d+)?\.json$/, '')));
-  for (const scenario of ['conflicts', 'fallback', 'class-change', 'continue-as-new', 'quarantine', 'lag-monitor']) {
+  for (const scenario of ['conflicts', 'fallback', 'class-change', 'continue-as-new', 'quarantine', 're-resolve', 're-resolution', 'lag-monitor']) {
     assert.ok(scenarios.has(scenario), `test/histories has ${scenario} (npm run histories:capture)`);
   }
   assert.ok(histories.filter((captured) => captured.file.startsWith('continue-as-new.run')).length > 1, 'continue-as-new has more than one run');
-  assert.deepEqual([...new Set(histories.map((captured) => captured.workflowType))].sort(), ['lagMonitorWorkflow', 'roomWorkflow']);
+  assert.deepEqual([...new Set(histories.map((captured) => captured.workflowType))].sort(), ['lagMonitorWorkflow', 'reResolutionWorkflow', 'roomWorkflow']);
 });
 
 test('every captured history replays against the current workflow code', async () => {
