@@ -23,7 +23,7 @@ import { roomWorkflowId } from '../src/routing/room-routing.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
 import { lagMonitorWorkflowId, monitorStateQuery, retryDeadLettersSignal, roomStateQuery, sourceChangesSignal, type MonitorSettings, type RoomState } from '../src/workflows/messages.js';
 import { roomWorkflow } from '../src/workflows/room.js';
-import { hotelCodeKey, roomCodeKey, syncRoleKey } from '../src/workflows/search-attributes.js';
+import { roomSearchAttributes } from '../src/workflows/search-attributes.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../test/support/environment.js';
 import { insertCloudProperty, insertCloudRoom, insertLegacyProperty, insertLegacyRoom } from '../test/support/workload.js';
 
@@ -144,11 +144,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
           args: [{ room, maxBatchesPerRun: 2 }],
           signal: sourceChangesSignal,
           signalArgs: [[change]],
-          typedSearchAttributes: [
-            { key: hotelCodeKey, value: room.hotelCode },
-            { key: roomCodeKey, value: room.roomCode },
-            { key: syncRoleKey, value: 'room' },
-          ],
+          typedSearchAttributes: roomSearchAttributes(room),
         });
         // One batch per change: wait for it before the next, so the runs are always 2 + 2 + 1.
         await waitForRoom(env.client, workflowId, `change ${index} applied`, (state) => state.sources?.[source]?.position === change.position);

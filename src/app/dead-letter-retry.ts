@@ -8,7 +8,7 @@ import { sourceChangeSchema, type SourceChange } from '../mapping/change.js';
 import { roomWorkflowId } from '../routing/room-routing.js';
 import { retryDeadLettersSignal } from '../workflows/messages.js';
 import { roomWorkflow } from '../workflows/room.js';
-import { hotelCodeKey, roomCodeKey, syncRoleKey } from '../workflows/search-attributes.js';
+import { roomSearchAttributes } from '../workflows/search-attributes.js';
 
 export interface RetryOutcome {
   readonly room: string;
@@ -77,11 +77,7 @@ export async function retryRoomDeadLetters(
     args: [{ room }],
     signal: retryDeadLettersSignal,
     signalArgs: [{ deadLetterIds: ids, changes }],
-    typedSearchAttributes: [
-      { key: hotelCodeKey, value: room.hotelCode },
-      { key: roomCodeKey, value: room.roomCode },
-      { key: syncRoleKey, value: 'room' },
-    ],
+    typedSearchAttributes: roomSearchAttributes(room),
   });
   onProgress(`${roomKeyText(room)}: ${ids.length} dead-lettered change(s) delivered again; waiting for the apply`);
 

@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { roomWorkflowId } from '../routing/room-routing.js';
 import { deliverChangesUpdate, sourceChangesSignal } from '../workflows/messages.js';
 import { roomWorkflow } from '../workflows/room.js';
-import { hotelCodeKey, roomCodeKey, syncRoleKey } from '../workflows/search-attributes.js';
+import { roomSearchAttributes } from '../workflows/search-attributes.js';
 import type { RoomSignal } from './row-event.js';
 import type { UnappliedLedger } from './unapplied-ledger.js';
 
@@ -32,11 +32,7 @@ export function temporalDelivery(client: Client, taskQueue: string, ledger: Unap
       workflowId,
       taskQueue,
       args: [{ room }] as [{ room: typeof room }],
-      typedSearchAttributes: [
-        { key: hotelCodeKey, value: room.hotelCode },
-        { key: roomCodeKey, value: room.roomCode },
-        { key: syncRoleKey, value: 'room' },
-      ],
+      typedSearchAttributes: roomSearchAttributes(room),
     };
     if (mode === 'update') {
       // The alternative measured in docs/capacity.md: confirmed once the workflow took it.
