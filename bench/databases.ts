@@ -4,6 +4,7 @@ import { describeSource } from '../src/cdc/source-descriptor.js';
 import { createPool, createUnifiedDb } from '../src/db/connect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { dropDatabase, ensureDatabase, ensureLogicalReplication, ensurePostgresRunning } from '../src/setup/postgres.js';
+import { ensureSourceCdcRole, ensureUnifiedPipelineRole } from '../src/setup/roles.js';
 import { ensureSourceSchema } from '../src/setup/source-schemas.js';
 import { adminUrl, benchDatabaseNames, databaseUrl } from './config.js';
 
@@ -93,4 +94,7 @@ export async function recreateBenchDatabases(log: (message: string) => void): Pr
   } finally {
     await client.end();
   }
+  // The worker and connectors run as the pipeline's roles, as `npm start` does: grants after the bench's own tables too.
+  await ensureUnifiedPipelineRole(databaseUrl('unified'), quiet);
+  for (const source of ['legacy', 'cloud'] as const) await ensureSourceCdcRole(databaseUrl(source), source, quiet);
 }

@@ -1,5 +1,4 @@
 import { Connector } from '../cdc/connector.js';
-import { describeSource } from '../cdc/source-descriptor.js';
 import { sourceNames, type SourceName } from '../domain/room.js';
 import { channelsFromConfig } from '../monitoring/channels.js';
 import { metricsUrl, startMetricsServer } from '../observability/metrics-server.js';
@@ -16,13 +15,14 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** The sources as the monitor reads them: their slots, through the process's pools. */
-export function monitoredSources(resources: Resources) {
-  const { config } = resources;
-  return sourceNames.map((source) => ({
-    descriptor: describeSource(source, source === 'legacy' ? config.LEGACY_DATABASE_URL : config.CLOUD_DATABASE_URL),
-    pool: resources.sourcePool(source),
-  }));
+/** The sources as the monitor reads them: their slots, through the process's pools (the connector's role). */
+export async function monitoredSources(resources: Resources) {
+  return Promise.all(
+    sourceNames.map(async (source) => ({
+      descriptor: await resources.sourceDescriptor(source),
+      pool: await resources.sourcePool(source),
+    })),
+  );
 }
 
 export async function startWorker(
@@ -43,7 +43,7 @@ export async function startWorker(
     policy,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     roles,
-    monitoring: { sources: monitoredSources(resources), channels: channelsFromConfig(config), log: log.child('monitor'), metrics },
+    monitoring: { sources: await monitoredSources(resources), channels: channelsFromConfig(config), log: log.child('monitor'), metrics },
     onApplied: (result, durationMs) => {
       metrics.applyBatches.inc();
       metrics.changesApplied.inc(result.applied);
@@ -71,9 +71,9 @@ export async function startWorker(
 export async function startConnector(resources: Resources, source: SourceName, log: Logger): Promise<Connector> {
   const { config } = resources;
   const connector = new Connector({
-    descriptor: describeSource(source, source === 'legacy' ? config.LEGACY_DATABASE_URL : config.CLOUD_DATABASE_URL),
+    descriptor: await resources.sourceDescriptor(source),
     unifiedDb: resources.unified(),
-    sourcePool: resources.sourcePool(source),
+    sourcePool: await resources.sourcePool(source),
     temporal: await resources.client(),
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     maxInFlight: config.CONNECTOR_MAX_IN_FLIGHT,

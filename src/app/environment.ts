@@ -1,11 +1,13 @@
 import type { AppConfig } from '../config/env.js';
 import { isLocalServer } from '../config/env.js';
-import { describeSource } from '../cdc/source-descriptor.js';
+import { describeSource, heartbeatTable } from '../cdc/source-descriptor.js';
 import { prepareSource } from '../cdc/source-setup.js';
 import { createPool, createUnifiedDb } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Logger } from '../observability/logger.js';
 import { adminUrlFor, ensureDatabase, ensureLogicalReplication, ensurePostgresRunning } from '../setup/postgres.js';
+import { ensureSourceCdcRole, ensureUnifiedPipelineRole, type RoleSetup } from '../setup/roles.js';
+import type { SourceName } from '../domain/room.js';
 import { ensureSourceSchema, projectRoot } from '../setup/source-schemas.js';
 import { ensureTemporalServer } from '../setup/temporal.js';
 import { ensureSearchAttributes } from '../setup/search-attributes.js';
@@ -67,6 +69,7 @@ export async function prepareEnvironment(config: AppConfig, options: PrepareOpti
   } finally {
     await unified.destroy();
   }
+  await prepareUnifiedRoles(config, log);
 
   await prepareSources(config, log);
 
@@ -99,5 +102,48 @@ export async function prepareSources(config: AppConfig, log: Logger): Promise<vo
     } finally {
       await pool.end();
     }
+    await prepareSourceRoles(config, source, log);
   }
+}
+
+function reportRoles(setup: RoleSetup, database: string, log: Logger): void {
+  if (setup.createdRole) log.info('created the pipeline role', { role: setup.role, database });
+  if (setup.advice !== null) log.warn(setup.advice);
+}
+
+/**
+ * The pipeline's role on the unified database and its grants (after the migrations, every time):
+ * created when UNIFIED_DATABASE_URL names a superuser or an owner of the audit tables, else that
+ * URL's role is the pipeline's and only checked (README, "Database roles").
+ */
+export async function prepareUnifiedRoles(config: AppConfig, log: Logger): Promise<void> {
+  reportRoles(await ensureUnifiedPipelineRole(config.UNIFIED_DATABASE_URL, (message) => log.info(message)), 'unified', log);
+}
+
+/**
+ * `room-sync setup`: the connector's role on each source already prepared for CDC (its grants
+ * need the heartbeat table); a source not prepared yet gets it from `sources prepare` or `start`.
+ */
+export async function prepareRolesOfPreparedSources(config: AppConfig, log: Logger): Promise<void> {
+  for (const [source, url] of [['legacy', config.LEGACY_DATABASE_URL], ['cloud', config.CLOUD_DATABASE_URL]] as const) {
+    const pool = createPool(url, { maxConnections: 1 });
+    let prepared: boolean;
+    try {
+      const { rows } = await pool.query<{ prepared: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS prepared`, [heartbeatTable]);
+      prepared = rows[0]?.prepared === true;
+    } catch (error) {
+      log.info('source not reachable: its role is set up by `sources prepare` or `start`', { source, error });
+      continue;
+    } finally {
+      await pool.end();
+    }
+    if (prepared) await prepareSourceRoles(config, source, log);
+    else log.info('source not prepared for CDC yet: `sources prepare` or `start` sets up its role', { source });
+  }
+}
+
+/** The connector's role on a source and its grants (after the source's CDC set-up, every time). */
+export async function prepareSourceRoles(config: AppConfig, source: SourceName, log: Logger): Promise<void> {
+  const url = source === 'legacy' ? config.LEGACY_DATABASE_URL : config.CLOUD_DATABASE_URL;
+  reportRoles(await ensureSourceCdcRole(url, source, (message) => log.info(message)), source, log);
 }

@@ -8,6 +8,7 @@ import { describeSource } from '../../src/cdc/source-descriptor.js';
 import { prepareSource } from '../../src/cdc/source-setup.js';
 import { createPool, createUnifiedDb } from '../../src/db/connect.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
+import { resolvePipelineConnection, sourceKind, unifiedKind, type PipelineConnection } from '../../src/db/pipeline-credentials.js';
 import type { UnifiedDatabase } from '../../src/db/schema.js';
 import type { SourceName } from '../../src/domain/room.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -16,6 +17,7 @@ import type { Metrics } from '../../src/observability/metrics.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
+import { ensureSourceCdcRole, ensureUnifiedPipelineRole } from '../../src/setup/roles.js';
 import { loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
@@ -26,13 +28,27 @@ import { roomSyncSearchAttributes } from '../../src/workflows/search-attributes.
 const serverUrl = adminUrlFor(loadConfig().UNIFIED_DATABASE_URL);
 const quiet = () => undefined;
 
-/** Three databases of the suite's own on the real server, dropped (with their slots) at the end. */
+/** The same databases as the running pipeline connects to them: its own least-privileged roles (src/db/pipeline-credentials.ts). */
+export interface PipelineDatabases {
+  readonly connections: Readonly<Record<SourceName | 'unified', PipelineConnection>>;
+  readonly urls: Readonly<Record<SourceName | 'unified', string>>;
+  readonly legacy: pg.Pool;
+  readonly cloud: pg.Pool;
+  readonly unified: Kysely<UnifiedDatabase>;
+}
+
+/**
+ * Three databases of the suite's own on the real server, dropped (with their slots) at the end.
+ * `urls` and the pools are the configured (set-up) credentials, for the test to write the sources
+ * and inspect anything; `pipeline` is what TestPipeline's worker and connectors use.
+ */
 export interface TestDatabases {
   readonly urls: Readonly<Record<SourceName | 'unified', string>>;
   readonly legacy: pg.Pool;
   readonly cloud: pg.Pool;
   readonly unifiedPool: pg.Pool;
   readonly unified: Kysely<UnifiedDatabase>;
+  readonly pipeline: PipelineDatabases;
   drop(): Promise<void>;
 }
 
@@ -56,13 +72,35 @@ export async function createTestDatabases(label: string): Promise<TestDatabases>
   for (const source of ['legacy', 'cloud'] as const) {
     await prepareSource(source === 'legacy' ? legacy : cloud, describeSource(source, urls[source]));
   }
+  // As set-up does: the pipeline's roles (server-wide, shared by the suites on this server) and their grants on these databases.
+  await ensureUnifiedPipelineRole(urls.unified, quiet);
+  for (const source of ['legacy', 'cloud'] as const) await ensureSourceCdcRole(urls[source], source, quiet);
+  const connections = {
+    unified: await resolvePipelineConnection(urls.unified, unifiedKind(), 'unified'),
+    legacy: await resolvePipelineConnection(urls.legacy, sourceKind('legacy'), 'legacy'),
+    cloud: await resolvePipelineConnection(urls.cloud, sourceKind('cloud'), 'cloud'),
+  };
+  const pipelineLegacy = createPool(connections.legacy.url, { applicationName: 'room-sync test pipeline' });
+  const pipelineCloud = createPool(connections.cloud.url, { applicationName: 'room-sync test pipeline' });
+  const pipelineUnified = createUnifiedDb(createPool(connections.unified.url, { applicationName: 'room-sync test pipeline' }));
+  const pipeline: PipelineDatabases = {
+    connections,
+    urls: { unified: connections.unified.url, legacy: connections.legacy.url, cloud: connections.cloud.url },
+    legacy: pipelineLegacy,
+    cloud: pipelineCloud,
+    unified: pipelineUnified,
+  };
   return {
     urls,
     legacy,
     cloud,
     unifiedPool,
     unified,
+    pipeline,
     async drop() {
+      await pipelineUnified.destroy();
+      await pipelineLegacy.end();
+      await pipelineCloud.end();
       await unified.destroy();
       await legacy.end();
       await cloud.end();
@@ -107,7 +145,7 @@ export interface PipelineOptions {
   readonly metrics?: Metrics;
 }
 
-/** Worker and both connectors, wired as `npm start` wires them, on the suite's databases. */
+/** Worker and both connectors, wired as `npm start` wires them, on the suite's databases, as the pipeline's own roles. */
 export class TestPipeline {
   readonly taskQueue = `room-sync-test-${randomBytes(4).toString('hex')}`;
   private readonly connectors = new Map<SourceName, Connector>();
@@ -128,14 +166,14 @@ export class TestPipeline {
       connection: this.env.nativeConnection,
       namespace: this.env.namespace ?? 'default',
       taskQueue: this.taskQueue,
-      db: this.dbs.unified,
+      db: this.dbs.pipeline.unified,
       policy: this.policy,
       workflowBundle: await workflowBundle(),
       roles,
       monitoring: {
         sources: (['legacy', 'cloud'] as const).map((source) => ({
-          descriptor: describeSource(source, this.dbs.urls[source]),
-          pool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
+          descriptor: describeSource(source, this.dbs.pipeline.urls[source]),
+          pool: this.dbs.pipeline[source],
         })),
         channels: this.options.channels ?? [],
         log: createLogger('test.monitor'),
@@ -164,9 +202,9 @@ export class TestPipeline {
   createConnector(source: SourceName): Connector {
     if (this.connectors.has(source)) throw new Error(`a ${source} connector is already running`);
     const connector = new Connector({
-      descriptor: describeSource(source, this.dbs.urls[source]),
-      unifiedDb: this.dbs.unified,
-      sourcePool: source === 'legacy' ? this.dbs.legacy : this.dbs.cloud,
+      descriptor: describeSource(source, this.dbs.pipeline.urls[source]),
+      unifiedDb: this.dbs.pipeline.unified,
+      sourcePool: this.dbs.pipeline[source],
       temporal: this.env.client,
       taskQueue: this.taskQueue,
       maxInFlight: this.options.maxInFlight ?? 16,

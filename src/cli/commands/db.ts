@@ -1,4 +1,5 @@
 // `migrate`: the unified schema (kysely migrations).
+import { prepareUnifiedRoles } from '../../app/environment.js';
 import type { AppConfig } from '../../config/env.js';
 import { migrateToLatest } from '../../db/migrate.js';
 import type { Logger } from '../../observability/logger.js';
@@ -9,6 +10,8 @@ export async function migrateUnified(config: AppConfig, log: Logger): Promise<vo
     const applied = await migrateToLatest(db);
     log.info(applied.length > 0 ? 'migrated' : 'unified schema already up to date', { applied });
   });
+  // Every migration may add a table: the pipeline's role gets its grants now.
+  await prepareUnifiedRoles(config, log);
 }
 
 export const registerDbCommands: CommandGroup = (program, context) => {

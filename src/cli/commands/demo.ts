@@ -14,7 +14,7 @@ export const registerDemoCommands: CommandGroup = (program, context) => {
     .action(async () => {
       const resources = new Resources(context.config());
       try {
-        const rooms = await seedDemo(resources.sourcePool('legacy'), resources.sourcePool('cloud'));
+        const rooms = await seedDemo(resources.partnerPool('legacy'), resources.partnerPool('cloud'));
         context.log.info(rooms > 0 ? 'seeded demo hotels' : 'sources not empty: nothing seeded', { rooms });
       } finally {
         await resources.close();
@@ -27,7 +27,7 @@ export const registerDemoCommands: CommandGroup = (program, context) => {
     .addHelpText('after', examples('DEMO_CHANGES_PER_SECOND=20 room-sync simulate'))
     .action(async () => {
       const resources = new Resources(context.config());
-      const simulator = new PartnerTrafficSimulator(resources.sourcePool('legacy'), resources.sourcePool('cloud'), {
+      const simulator = new PartnerTrafficSimulator(resources.partnerPool('legacy'), resources.partnerPool('cloud'), {
         changesPerSecond: demoChangesPerSecond(),
         badRowEvery: 150,
         log: context.log,

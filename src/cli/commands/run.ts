@@ -40,13 +40,13 @@ async function commandStart(config: AppConfig, demoWanted: boolean, log: Logger)
   await retireRoomGroupWorkflows(await resources.client(), log);
   let simulator: PartnerTrafficSimulator | null = null;
   if (demo) {
-    const seeded = await seedDemo(resources.sourcePool('legacy'), resources.sourcePool('cloud'));
+    const seeded = await seedDemo(resources.partnerPool('legacy'), resources.partnerPool('cloud'));
     if (seeded > 0) log.info('seeded demo hotels', { rooms: seeded });
   }
   const connectors: Connector[] = [];
   for (const source of sourceNames) connectors.push(await startConnector(resources, source, log.child('connector')));
   if (demo) {
-    simulator = new PartnerTrafficSimulator(resources.sourcePool('legacy'), resources.sourcePool('cloud'), {
+    simulator = new PartnerTrafficSimulator(resources.partnerPool('legacy'), resources.partnerPool('cloud'), {
       changesPerSecond: demoChangesPerSecond(),
       badRowEvery: 150,
       log: log.child('simulator'),

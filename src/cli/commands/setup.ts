@@ -1,5 +1,5 @@
 // `setup`: Postgres ready for logical replication, the Temporal CLI built, the schema migrated.
-import { preparePostgres } from '../../app/environment.js';
+import { prepareRolesOfPreparedSources, preparePostgres } from '../../app/environment.js';
 import { adminUrlFor, dropDatabasesWithPrefix } from '../../setup/postgres.js';
 import { ensureTemporalCli } from '../../setup/temporal.js';
 import { ensureChromium } from '../../setup/chromium.js';
@@ -28,7 +28,9 @@ export const registerSetupCommands: CommandGroup = (program, context) => {
         const dropped = await dropDatabasesWithPrefix(adminUrlFor(config.UNIFIED_DATABASE_URL), testDatabasePrefix);
         if (dropped.length > 0) log.info('dropped databases left by earlier test runs', { dropped });
       } else {
+        // The unified schema and the pipeline's role on it; the connector's role on each source prepared for CDC.
         await migrateUnified(config, log);
+        await prepareRolesOfPreparedSources(config, log);
       }
     });
 };
