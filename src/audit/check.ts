@@ -42,7 +42,7 @@ const storedSourcesSchema = z.object({
   legacy_hotel: legacyHotelSchema.nullable(),
 });
 
-interface CheckRow {
+export interface CheckRow {
   hotel_code: string;
   room_code: string;
   hotel_class: string;
@@ -82,7 +82,10 @@ export function compareRow(row: CheckRow, resolved: ResolvedRoom): RoomDifferenc
   compare('status', `${row.status} from ${row.status_source}`, `${resolved.status} from ${resolved.decisions.status.source}`);
   compare('hotel_class', row.hotel_class, resolved.hotelClass);
   compare('availability_owner', text(row.availability_owner), resolved.decisions.availability.owner);
-  compare('policy_version', row.policy_version, resolved.policyVersion);
+  // A policy change re-resolves only the rooms it decides differently; the others keep the
+  // version they were resolved with until their next change. So an older version on a row
+  // whose every value, source and class the active policy reproduces is what it should be.
+  if (differences.length > 0) compare('policy_version', row.policy_version, resolved.policyVersion);
   return differences;
 }
 
