@@ -105,6 +105,8 @@ type Mapped<T> = { ok: true; value: T } | { ok: false; reason: string };
 export function toMinor(amount: string, currency: string): Mapped<number> {
   const exponent = exponents[currency];
   if (exponent === undefined) return { ok: false, reason: `unknown currency ${currency}` };
+  // numeric's NaN (and anything else that is not a plain decimal) is no rate: refused, not Number('NaN').
+  if (!/^-?\d+(?:\.\d+)?$/.test(amount.trim())) return { ok: false, reason: `not a decimal number: ${amount}` };
   const [whole = '', fraction = ''] = amount.split('.');
   const kept = fraction.replace(/0+$/, '');
   if (kept.length > exponent) return { ok: false, reason: `fraction of a minor unit: ${amount} ${currency}` };
