@@ -111,18 +111,6 @@ export async function settleRetriedDeadLetters(trx: Transaction<UnifiedDatabase>
   return lifted.numDeletedRows > 0n;
 }
 
-export async function readQuarantine(db: Db, room: RoomKey): Promise<QuarantineRecord | null> {
-  const row = await db
-    .selectFrom('room_quarantine')
-    .selectAll()
-    .where('hotel_code', '=', room.hotelCode)
-    .where('room_code', '=', room.roomCode)
-    .executeTakeFirst();
-  if (!row) return null;
-  const open = await openRoomDeadLetters(db, room);
-  return { room: roomKeyText(room), source: row.source, reason: row.reason, quarantinedAt: row.quarantined_at.toISOString(), deadLetters: open.length };
-}
-
 /** Every quarantined room, for the monitor's pages and `room-sync status`. */
 export async function listQuarantinedRooms(db: Db): Promise<{ room: string; source: SourceName; reason: string; quarantinedAt: string }[]> {
   const rows = await db.selectFrom('room_quarantine').selectAll().orderBy('quarantined_at').execute();
