@@ -205,8 +205,12 @@ test('a check that fails (a table of the unified database unreadable) pages for 
     const trigger = await waitFor('PagerDuty trigger for failing checks', async () => checksFailing('trigger'), { timeoutMs: pageWithinMs * 6 });
     assert.ok(trigger.at - failingSince >= settings.thresholds.pageSeconds * 1000, 'no page before the paging threshold');
     assert.match(String((trigger.body['payload'] as Record<string, unknown>)['summary']), /cannot check the pipeline.*dead_letters/);
-    const [row] = await dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'monitor').where('source', 'is', null).where('resolved_at', 'is', null).execute();
-    assert.equal(row?.severity, 'page');
+    // The workflow pages first and records after (a failing check most likely means the unified database is down).
+    const row = await waitFor('the monitor incident recorded as a page', async () => {
+      const [open] = await dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'monitor').where('source', 'is', null).where('resolved_at', 'is', null).execute();
+      return open?.severity === 'page' ? open : undefined;
+    });
+    assert.equal(row.severity, 'page');
     assert.match(row?.incident_key ?? '', /^room-sync\/monitor\/checks-failing\//);
     assert.match(await (await fetch(metricsUrl)).text(), /^room_sync_monitor_check_failures_total [1-9]/m);
   } finally {
