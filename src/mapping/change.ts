@@ -64,8 +64,27 @@ export function unmappable<T>(reason: string): MappingResult<T> {
   return { ok: false, reason };
 }
 
-/** A zod failure as one line for a dead letter's reason. */
-export function describeShapeError(table: string, error: z.ZodError): string {
-  const issues = error.issues.map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`).join('; ');
+/**
+ * An integer column as pg decodes it: a number, or integer text once a partner retyped the
+ * column to bigint or numeric (pg hands those over as text). Still a valid count while it is
+ * a safe integer.
+ */
+export const sourceIntegerSchema = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number).pipe(z.number().int())]);
+
+/**
+ * A zod failure as one line for a dead letter's reason. A column the row does not have at all
+ * was dropped or renamed at the source: said so, rather than "expected string, received undefined".
+ */
+export function describeShapeError(table: string, error: z.ZodError, row?: unknown): string {
+  const columns = typeof row === 'object' && row !== null ? row : null;
+  const issues = error.issues
+    .map((issue) => {
+      const [column] = issue.path;
+      if (columns && issue.path.length === 1 && typeof column === 'string' && !Object.hasOwn(columns, column)) {
+        return `${column}: column missing (dropped or renamed at the source?)`;
+      }
+      return `${issue.path.join('.') || 'row'}: ${issue.message}`;
+    })
+    .join('; ');
   return `unexpected ${table} row: ${issues}`;
 }

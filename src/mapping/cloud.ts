@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { majorToMinorUnits } from '../domain/currency.js';
 import { normalizeCode, type RoomKey } from '../domain/room.js';
-import { describeShapeError, mapped, unmappable, type MappingResult, type SourceRoomValues } from './change.js';
+import { describeShapeError, mapped, sourceIntegerSchema, unmappable, type MappingResult, type SourceRoomValues } from './change.js';
 
 /** `properties` as pg decodes it. */
 export const cloudPropertyRowSchema = z.looseObject({
@@ -18,15 +18,18 @@ export const cloudRoomRowSchema = z.looseObject({
   room_type: z.string().nullable(),
   nightly_rate: z.string().nullable(),
   currency: z.string().nullable(),
-  available_count: z.number().int().nullable(),
+  available_count: sourceIntegerSchema.nullable(),
   is_active: z.boolean(),
 });
 export type CloudRoomRow = z.infer<typeof cloudRoomRowSchema>;
 
+/** The columns that key a room row: all a delete's old row, or a re-keyed row, needs to map. */
+const cloudRoomKeySchema = cloudRoomRowSchema.pick({ id: true, property_id: true, room_code: true });
+
 
 export function mapCloudProperty(row: unknown): MappingResult<{ propertyId: string; hotelCode: string }> {
   const parsed = cloudPropertyRowSchema.safeParse(row);
-  if (!parsed.success) return unmappable(describeShapeError('properties', parsed.error));
+  if (!parsed.success) return unmappable(describeShapeError('properties', parsed.error, row));
   const hotelCode = normalizeCode(parsed.data.external_code);
   if (hotelCode === '') return unmappable('blank hotel key (external_code)');
   return mapped({ propertyId: parsed.data.id, hotelCode });
@@ -37,8 +40,8 @@ export function mapCloudRoomKey(
   row: unknown,
   hotelCodeOf: (propertyId: string) => string | undefined,
 ): MappingResult<RoomKey> {
-  const parsed = cloudRoomRowSchema.safeParse(row);
-  if (!parsed.success) return unmappable(describeShapeError('room_inventory', parsed.error));
+  const parsed = cloudRoomKeySchema.safeParse(row);
+  if (!parsed.success) return unmappable(describeShapeError('room_inventory', parsed.error, row));
   const hotelCode = hotelCodeOf(parsed.data.property_id);
   if (hotelCode === undefined) return unmappable(`unknown property ${parsed.data.property_id}`);
   const roomCode = normalizeCode(parsed.data.room_code);
@@ -79,7 +82,9 @@ export function mapCloudRoom(
 ): MappingResult<{ room: RoomKey; values: SourceRoomValues }> {
   const key = mapCloudRoomKey(row, hotelCodeOf);
   if (!key.ok) return unmappable(key.reason);
-  const values = mapCloudRoomValues(cloudRoomRowSchema.parse(row));
+  const parsed = cloudRoomRowSchema.safeParse(row);
+  if (!parsed.success) return unmappable(describeShapeError('room_inventory', parsed.error, row));
+  const values = mapCloudRoomValues(parsed.data);
   if (!values.ok) return unmappable(values.reason);
   return mapped({ room: key.value, values: values.value });
 }

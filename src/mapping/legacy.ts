@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isKnownCurrency } from '../domain/currency.js';
 import { normalizeCode, type RoomKey } from '../domain/room.js';
-import { describeShapeError, mapped, unmappable, type MappingResult, type SourceRoomValues } from './change.js';
+import { describeShapeError, mapped, sourceIntegerSchema, unmappable, type MappingResult, type SourceRoomValues } from './change.js';
 
 /** `htl_property` as pg decodes it (snapshot and pgoutput alike). */
 export const legacyPropertyRowSchema = z.looseObject({
@@ -16,11 +16,14 @@ export const legacyRoomRowSchema = z.looseObject({
   prop_cd: z.string(),
   rm_nbr: z.string(),
   rm_typ_cd: z.string().nullable(),
-  rate_amt: z.number().int().nullable(),
-  allot_qty: z.number().int().nullable(),
+  rate_amt: sourceIntegerSchema.nullable(),
+  allot_qty: sourceIntegerSchema.nullable(),
   stat_cd: z.string(),
 });
 export type LegacyRoomRow = z.infer<typeof legacyRoomRowSchema>;
+
+/** The columns that key a room row: all a delete's old row needs to map. */
+const legacyRoomKeySchema = legacyRoomRowSchema.pick({ prop_cd: true, rm_nbr: true });
 
 export const legacyRoomTypes: Readonly<Record<string, string>> = {
   DBL: 'double',
@@ -44,8 +47,8 @@ export function legacyHotelCode(propCd: string): MappingResult<string> {
 }
 
 export function mapLegacyRoomKey(row: unknown): MappingResult<RoomKey> {
-  const parsed = legacyRoomRowSchema.safeParse(row);
-  if (!parsed.success) return unmappable(describeShapeError('htl_room_inv', parsed.error));
+  const parsed = legacyRoomKeySchema.safeParse(row);
+  if (!parsed.success) return unmappable(describeShapeError('htl_room_inv', parsed.error, row));
   const hotel = legacyHotelCode(parsed.data.prop_cd);
   if (!hotel.ok) return unmappable(hotel.reason);
   const roomCode = normalizeCode(parsed.data.rm_nbr);
@@ -55,7 +58,7 @@ export function mapLegacyRoomKey(row: unknown): MappingResult<RoomKey> {
 
 export function mapLegacyProperty(row: unknown): MappingResult<LegacyPropertyValues> {
   const parsed = legacyPropertyRowSchema.safeParse(row);
-  if (!parsed.success) return unmappable(describeShapeError('htl_property', parsed.error));
+  if (!parsed.success) return unmappable(describeShapeError('htl_property', parsed.error, row));
   const hotel = legacyHotelCode(parsed.data.prop_cd);
   if (!hotel.ok) return unmappable(hotel.reason);
   const currency = parsed.data.crncy_cd.trim().toUpperCase();
@@ -70,7 +73,9 @@ export function mapLegacyProperty(row: unknown): MappingResult<LegacyPropertyVal
 export function mapLegacyRoom(row: unknown): MappingResult<{ room: RoomKey; values: SourceRoomValues | null }> {
   const key = mapLegacyRoomKey(row);
   if (!key.ok) return unmappable(key.reason);
-  const data = legacyRoomRowSchema.parse(row);
+  const parsed = legacyRoomRowSchema.safeParse(row);
+  if (!parsed.success) return unmappable(describeShapeError('htl_room_inv', parsed.error, row));
+  const data = parsed.data;
   const statusCode = data.stat_cd.trim().toUpperCase();
   if (statusCode === 'D') return mapped({ room: key.value, values: null });
   if (statusCode !== 'A' && statusCode !== 'X') return unmappable(`unknown status code ${JSON.stringify(data.stat_cd)}`);
