@@ -13,6 +13,7 @@ import { LegacyDecoder } from './legacy-decoder.js';
 import { ChangeSender, temporalDelivery, type DeliveryMode } from './change-sender.js';
 import { UnappliedLedger } from './unapplied-ledger.js';
 import type { RowEvent, SourceDecoder } from './row-event.js';
+import { diffRelationColumns, type RelationColumnShape } from './relation-changes.js';
 import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
 import { readSnapshot } from './snapshot.js';
 import { heartbeatTable, type SourceDescriptor } from './source-descriptor.js';
@@ -89,6 +90,8 @@ export class Connector {
   private lastAckedLsn: string | null = null;
   private lastError: string | null = null;
   private counts = { snapshotRows: 0, changesSignalled: 0, deadLetters: 0 };
+  /** Each captured table's columns as the last relation message gave them, to log a partner's ALTER TABLE. */
+  private readonly relationColumns = new Map<string, readonly RelationColumnShape[]>();
 
   constructor(private readonly options: ConnectorOptions) {
     this.log = options.log;
@@ -304,6 +307,9 @@ export class Connector {
             await this.dispatch(tracker, transaction, event);
             return;
           }
+          case 'relation':
+            this.noteRelation(`${message.schema}.${message.name}`, message.columns);
+            return;
           case 'truncate':
             if (!transaction) return;
             ordinal += 1;
@@ -398,16 +404,34 @@ export class Connector {
     this.log.warn('slot still active after stop', { slot: this.options.descriptor.slotName });
   }
 
+  /**
+   * A column added, dropped or retyped at the source only reaches us as a new relation message.
+   * The mapping reads columns by name: rows keep flowing, and those that no longer map are
+   * dead-lettered with the reason; this line says why they started to.
+   */
+  private noteRelation(table: string, columns: readonly RelationColumnShape[]): void {
+    const shapes = columns.map(({ name, typeOid, typeMod }) => ({ name, typeOid, typeMod }));
+    const previous = this.relationColumns.get(table);
+    this.relationColumns.set(table, shapes);
+    if (previous === undefined || table === heartbeatTable) return;
+    const changes = diffRelationColumns(previous, shapes);
+    if (changes) this.log.warn('source table columns changed', { table, ...changes });
+  }
+
   private async recordTruncate(table: string, position: string, commitTime: string): Promise<void> {
-    await recordDeadLetter(this.options.unifiedDb, {
+    const fresh = await recordDeadLetter(this.options.unifiedDb, {
       source: this.options.descriptor.source,
       tableName: table,
       position,
       commitTime,
       rowKey: 'truncate',
       raw: { truncate: table },
-      reason: 'TRUNCATE of a source table: rooms keep their last values until their rows change again',
+      reason:
+        `TRUNCATE of ${table} at the ${this.options.descriptor.source} source removed its rows without row changes: ` +
+        `the unified rooms keep this source's last values. Reload the table at the source (its rows flow in as inserts); ` +
+        `a room that is not reloaded keeps those values until its row is written again`,
     });
+    if (!fresh) return;
     this.counts.deadLetters += 1;
     this.log.error('source table truncated', { table, position });
   }
