@@ -16,6 +16,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { sql, type Kysely } from 'kysely';
 import { chainRows, type ChainedAuditContent } from '../../src/audit/chain.js';
 import { parseManifest } from '../../src/audit/archive-format.js';
+import { archivedAuditRows } from '../../src/audit/archive.js';
+import { buildDigest, type AuditDigest } from '../../src/audit/digest.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { ensureAuditPartitions } from '../../src/db/audit-partitions.js';
 import { createPool, createUnifiedDb } from '../../src/db/connect.js';
@@ -241,7 +243,12 @@ test('archive refuses the current month, a future one, a folder it cannot write,
   assert.ok((await attached()).includes(`conflict_audit_p${compact(september)}`), 'nothing was detached');
 });
 
+/** A digest an auditor took before the archive: the live walk from the archived heads must still extend it. */
+let digestBeforeArchive: AuditDigest;
+
 test('archive exports, checks and detaches every month before --before; kept while inside the retention window, dropped outside it', async () => {
+  const heads = await verifyAuditLog(dbs.unified, { collectHeads: true });
+  digestBeforeArchive = buildDigest(heads.heads, new Date());
   const run = await roomSync('audit', 'archive', '--before', boundary, '--to', archiveDir, '--json');
   assert.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout) as { archived: { table: string; month: string; rows: number }[]; dropped: string[] };
@@ -281,6 +288,12 @@ test('archive exports, checks and detaches every month before --before; kept whi
 test('audit verify passes on the live rows alone and, with --archive, across the archived months into the live rows', async () => {
   const live = await roomSync('audit', 'verify', '--json');
   assert.equal(live.code, 0, live.stdout + live.stderr);
+  const extended = await verifyAuditLog(dbs.unified, { digest: digestBeforeArchive });
+  assert.equal(extended.ok, true, `the live rows from the archived heads extend the earlier digest: ${JSON.stringify(extended.first)}`);
+  const fromArchive = await verifyAuditLog(dbs.unified, { digest: digestBeforeArchive, archive: archivedAuditRows(archiveDir, parseManifest(await readFile(join(archiveDir, 'manifest.json'), 'utf8'), 'manifest')) });
+  assert.equal(fromArchive.ok, true, JSON.stringify(fromArchive.first));
+  const forged = { ...digestBeforeArchive, rooms: digestBeforeArchive.rooms.map((room) => (room.room_code === '102' ? { ...room, head: 'f'.repeat(64) } : room)) };
+  assert.equal((await verifyAuditLog(dbs.unified, { digest: forged })).first?.kind, 'rewritten', "a digest the archived head does not match is caught from the head alone");
   const walked = await roomSync('audit', 'verify', '--archive', archiveDir, '--json');
   assert.equal(walked.code, 0, walked.stdout + walked.stderr);
   const summary = JSON.parse(walked.stdout) as { ok: boolean; rows: number; archive: { files: number; rows: number } };
@@ -375,6 +388,15 @@ test('an altered, a missing archive file or an edited manifest is named; a re-ru
   const edited = await roomSync('audit', 'verify', '--archive', rewritten);
   assert.equal(edited.code, 1);
   assert.match(edited.stdout, /the manifest was edited/);
+
+  // Another database's archive folder is not this one's.
+  const foreign = join(workDir, 'foreign');
+  await cp(archiveDir, foreign, { recursive: true });
+  const foreignManifest = JSON.parse(await readFile(join(foreign, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(foreign, 'manifest.json'), JSON.stringify({ ...foreignManifest, database: 'another_inventory' }));
+  const mixed = await roomSync('audit', 'archive', '--before', boundary, '--to', foreign);
+  assert.equal(mixed.code, 2);
+  assert.match(mixed.stderr, /holds the archive of database another_inventory/);
 
   const before = await stat(join(archiveDir, `conflict_audit-${september}.jsonl.gz`));
   const manifestBefore = await readFile(join(archiveDir, 'manifest.json'), 'utf8');
