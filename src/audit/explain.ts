@@ -3,6 +3,7 @@ import type { UnifiedDatabase } from '../db/schema.js';
 import { currencyExponent } from '../domain/currency.js';
 import { fieldNames, roomKeyText, type FieldName, type RoomKey, type SourceName } from '../domain/room.js';
 import type { FieldValue } from '../merge/field-values.js';
+import type { ArchivedAuditLine, ArchivedHistoryRow } from './archive-format.js';
 
 /**
  * `room-sync audit explain`: what unified_rooms held for a room at a moment, rebuilt from
@@ -93,43 +94,66 @@ export interface ExplainOptions {
   /** The moment; unset: now (the newest history row of each field). */
   readonly at?: { readonly sql: string; readonly iso: string };
   readonly now?: () => Date;
+  /** The room's rows from an archive folder (`--archive`): read as if still in unified_field_history. */
+  readonly archivedHistory?: readonly ArchivedHistoryRow[];
+}
+
+/** unified_field_history, with a room's archived rows alongside when there are any. */
+function historyRelation(archived: readonly ArchivedHistoryRow[] | undefined) {
+  if (archived === undefined || archived.length === 0) return sql`unified_field_history`;
+  return sql`(
+    SELECT id, hotel_code, room_code, field, value, source, rule, policy_version, hotel_class, legacy_value, cloud_value, applied_at FROM unified_field_history
+    UNION ALL
+    SELECT id::bigint, hotel_code, room_code, field, coalesce(value, 'null'::jsonb), source, rule, policy_version, hotel_class,
+           coalesce(legacy_value, 'null'::jsonb), coalesce(cloud_value, 'null'::jsonb), applied_at
+      FROM jsonb_to_recordset(${JSON.stringify(archived)}::jsonb) AS a(
+        id text, hotel_code text, room_code text, field text, value jsonb, source text, rule text, policy_version text, hotel_class text,
+        legacy_value jsonb, cloud_value jsonb, applied_at timestamptz))`;
+}
+
+/** When months of the history were archived and no archive was given: where the answer may be. */
+async function archiveHint(db: Kysely<UnifiedDatabase>, options: ExplainOptions): Promise<string> {
+  if (options.archivedHistory !== undefined) return '';
+  const { rows } = await sql<{ last: string | null }>`
+    SELECT to_char(max(month), 'YYYY-MM') AS last FROM audit_archived_months WHERE table_name = 'unified_field_history'`.execute(db);
+  const last = rows[0]?.last ?? null;
+  return last === null ? '' : ` (the history up to ${last} is archived: add --archive DIR to read it)`;
 }
 
 export async function explainRoom(db: Kysely<UnifiedDatabase>, room: RoomKey, options: ExplainOptions = {}): Promise<RoomExplanation> {
   const key = roomKeyText(room);
   const atSql = options.at?.sql ?? null;
   const atIso = options.at?.iso ?? (options.now ?? (() => new Date()))().toISOString();
-  const span = await db
-    .selectFrom('unified_field_history')
-    .select((eb) => [eb.fn.min('applied_at').as('first'), eb.fn.countAll<string>().as('rows')])
-    .where('hotel_code', '=', room.hotelCode)
-    .where('room_code', '=', room.roomCode)
-    .executeTakeFirst();
-  if (span === undefined || Number(span.rows) === 0) {
+  const history = historyRelation(options.archivedHistory);
+  const { rows: spans } = await sql<{ first: Date | null; rows: string }>`
+    SELECT min(h.applied_at) AS first, count(*)::text AS rows FROM ${history} h
+     WHERE h.hotel_code = ${room.hotelCode} AND h.room_code = ${room.roomCode}`.execute(db);
+  const span = spans[0];
+  if (span === undefined || Number(span.rows) === 0 || span.first === null) {
     const unified = await db.selectFrom('unified_rooms').select('hotel_code').where('hotel_code', '=', room.hotelCode).where('room_code', '=', room.roomCode).executeTakeFirst();
     throw new ExplainError(
       unified
-        ? `room ${key} has no field history: its unified row was last written before unified_field_history existed`
-        : `unknown room ${key}: unified_field_history has no row for it (keys are upper case, HOTEL/ROOM)`,
+        ? `room ${key} has no field history: its unified row was last written before unified_field_history existed${await archiveHint(db, options)}`
+        : `unknown room ${key}: unified_field_history has no row for it (keys are upper case, HOTEL/ROOM)${await archiveHint(db, options)}`,
     );
   }
   const first = span.first instanceof Date ? span.first : new Date(String(span.first));
   if (options.at && Date.parse(atIso) < first.getTime()) {
-    throw new ExplainError(`room ${key} did not exist yet at ${options.at.iso}: its history starts at ${first.toISOString()}`);
+    throw new ExplainError(`room ${key} did not exist yet at ${options.at.iso}: its history starts at ${first.toISOString()}${await archiveHint(db, options)}`);
   }
   const { rows } = await sql<CurrentRow>`
     SELECT f.field, cur.id::text AS id, cur.value, cur.source, cur.rule, cur.policy_version, cur.hotel_class, cur.legacy_value, cur.cloud_value,
-           (SELECT run.applied_at FROM unified_field_history run
+           (SELECT run.applied_at FROM ${history} run
              WHERE run.hotel_code = ${room.hotelCode} AND run.room_code = ${room.roomCode} AND run.field = f.field
                AND run.id <= cur.id
                AND run.id > coalesce((
-                 SELECT max(other.id) FROM unified_field_history other
+                 SELECT max(other.id) FROM ${history} other
                   WHERE other.hotel_code = ${room.hotelCode} AND other.room_code = ${room.roomCode} AND other.field = f.field
                     AND other.id < cur.id AND other.value IS DISTINCT FROM cur.value), 0)
              ORDER BY run.id LIMIT 1) AS since
       FROM unnest(${[...fieldNames]}::text[]) AS f(field)
       CROSS JOIN LATERAL (
-        SELECT h.* FROM unified_field_history h
+        SELECT h.* FROM ${history} h
          WHERE h.hotel_code = ${room.hotelCode} AND h.room_code = ${room.roomCode} AND h.field = f.field
            AND (${atSql}::timestamptz IS NULL OR h.applied_at <= ${atSql}::timestamptz)
          ORDER BY h.id DESC LIMIT 1) cur`.execute(db);
@@ -173,14 +197,31 @@ export interface AuditRowNearby {
   readonly resolved_at: Date;
 }
 
-/** The room's conflict_audit rows resolved up to the moment, newest first. */
-export async function auditRowsBefore(db: Kysely<UnifiedDatabase>, room: RoomKey, atSql: string | null, limit = 5): Promise<AuditRowNearby[]> {
+/** The room's conflict_audit rows resolved up to the moment, newest first; with its archived rows (`--archive`) alongside. */
+export async function auditRowsBefore(
+  db: Kysely<UnifiedDatabase>,
+  room: RoomKey,
+  atSql: string | null,
+  limit = 5,
+  archived: readonly ArchivedAuditLine[] = [],
+): Promise<AuditRowNearby[]> {
+  const relation =
+    archived.length === 0
+      ? sql`conflict_audit`
+      : sql`(
+          SELECT id, hotel_code, room_code, field, legacy_value, cloud_value, winning_source, rule, policy_version, resolved_at FROM conflict_audit
+          UNION ALL
+          SELECT id::bigint, hotel_code, room_code, field, coalesce(legacy_value, 'null'::jsonb), coalesce(cloud_value, 'null'::jsonb),
+                 winning_source, rule, policy_version, resolved_at
+            FROM jsonb_to_recordset(${JSON.stringify(archived)}::jsonb) AS a(
+              id text, hotel_code text, room_code text, field text, legacy_value jsonb, cloud_value jsonb, winning_source text, rule text,
+              policy_version text, resolved_at timestamptz))`;
   const { rows } = await sql<AuditRowNearby>`
-    SELECT id::text AS id, field, legacy_value, cloud_value, winning_source, rule, policy_version, resolved_at
-      FROM conflict_audit
-     WHERE hotel_code = ${room.hotelCode} AND room_code = ${room.roomCode}
-       AND (${atSql}::timestamptz IS NULL OR resolved_at <= ${atSql}::timestamptz)
-     ORDER BY conflict_audit.id DESC LIMIT ${limit}`.execute(db);
+    SELECT c.id::text AS id, c.field, c.legacy_value, c.cloud_value, c.winning_source, c.rule, c.policy_version, c.resolved_at
+      FROM ${relation} c
+     WHERE c.hotel_code = ${room.hotelCode} AND c.room_code = ${room.roomCode}
+       AND (${atSql}::timestamptz IS NULL OR c.resolved_at <= ${atSql}::timestamptz)
+     ORDER BY c.id DESC LIMIT ${limit}`.execute(db);
   return rows;
 }
 

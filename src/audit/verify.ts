@@ -37,6 +37,8 @@ export interface StoredAuditRow extends ChainedAuditContent {
   readonly row_hash: string | null;
   /** False when resolved_at carries more than milliseconds: the apply writes milliseconds, so it was edited. */
   readonly resolvedAtExact: boolean;
+  /** The archive file the row was read from; undefined for a live row. */
+  readonly archiveFile?: string;
 }
 
 /** A link that does not hold: `row.prev_hash` is not the hash of the row before it. Classified against the database. */
@@ -67,7 +69,22 @@ export class RoomChain {
     readonly roomCode: string,
     /** The room as a digest saw it: checked when the walk reaches its position. */
     readonly expected: RoomHead | null = null,
-  ) {}
+    /** Where the room's live rows continue from: its head in the archived months (`audit archive`), not walked here. */
+    readonly start: RoomHead | null = null,
+  ) {
+    if (start === null) return;
+    this.rows = start.rows;
+    this.lastId = start.head_id;
+    this.lastHash = start.head;
+    if (start.head !== null) {
+      this.prev = start.head;
+      this.chained = true;
+    }
+    // A digest position inside the archived months is checked by `audit verify --archive`; the archived head itself here.
+    if (expected && expected.rows === start.rows && expected.head !== start.head) {
+      this.fail('rewritten', start.head_id, `its archived head #${start.head_id} is not the digest's head #${expected.head_id}: the chain was rewritten since the digest`);
+    }
+  }
 
   /** Checks the next row; a LinkBreak when only the database can tell what broke the link. */
   add(row: StoredAuditRow): LinkBreak | null {
@@ -140,6 +157,15 @@ export class RoomChain {
 /** A link that does not hold, explained: which row it points at (out of order), or which ids are gone (missing). */
 async function classifyLinkBreak(trx: Transaction<UnifiedDatabase>, chain: RoomChain, brk: LinkBreak): Promise<void> {
   const { row, previousId } = brk;
+  if (row.archiveFile !== undefined) {
+    // Its neighbours are in files, not in the table the lookups below read.
+    chain.fail(
+      'missing',
+      row.id,
+      `in ${row.archiveFile}: its prev_hash is not the hash of the room's row before it (${previousId === null ? 'none: it is the first' : `#${previousId}`}): a row before it is missing, or rows were reordered`,
+    );
+    return;
+  }
   const pointedAt = await sql<{ id: string }>`
     SELECT id::text AS id FROM conflict_audit
      WHERE hotel_code = ${row.hotel_code} AND room_code = ${row.room_code} AND row_hash = ${row.prev_hash}
@@ -197,6 +223,12 @@ export interface VerifyOptions {
   readonly onProgress?: (progress: VerifyProgress) => void;
   /** Keep every room's head (for `audit digest`): memory in proportion to the rooms. */
   readonly collectHeads?: boolean;
+  /**
+   * The archived months' rows (`audit verify --archive`), oldest month first, each month in
+   * (hotel_code, room_code, id) order: walked before the live rows, whose chains they start.
+   * Without it, each room's live chain starts from its archived head (conflict_audit_archived_heads).
+   */
+  readonly archive?: AsyncIterable<StoredAuditRow>;
 }
 
 export interface VerifyResult {
@@ -217,7 +249,8 @@ export interface VerifyResult {
   readonly elapsedMs: number;
 }
 
-interface WalkRow {
+/** A conflict_audit row as read for the walk: resolved_at as `YYYY-MM-DDTHH:MI:SS.US` in UTC. */
+export interface WalkRow {
   id: string;
   hotel_code: string;
   room_code: string;
@@ -240,7 +273,7 @@ interface WalkRow {
 }
 
 /** `2026-12-01T10:00:00.123456` (UTC, microseconds) to the hash's `2026-12-01T10:00:00.123Z`. */
-function storedRow(row: WalkRow): StoredAuditRow {
+export function storedRow(row: WalkRow): StoredAuditRow {
   const [seconds = '', micros = ''] = row.resolved_at_us.split('.');
   return {
     id: row.id,
@@ -282,6 +315,17 @@ async function readPage(trx: Transaction<UnifiedDatabase>, after: WalkRow | null
 
 const digestKey = (hotelCode: string, roomCode: string) => `${hotelCode}\u0000${roomCode}`;
 
+/** Each room's head at the end of its archived months: where its live chain continues. */
+async function archivedHeads(trx: Transaction<UnifiedDatabase>): Promise<Map<string, RoomHead>> {
+  const { rows } = await sql<{ hotel_code: string; room_code: string; rows: string; head: string | null; head_id: string }>`
+    SELECT hotel_code, room_code, sum(rows)::text AS rows,
+           (array_agg(head_hash ORDER BY head_id DESC))[1] AS head, max(head_id)::text AS head_id
+      FROM conflict_audit_archived_heads GROUP BY hotel_code, room_code`.execute(trx);
+  return new Map(
+    rows.map((row) => [digestKey(row.hotel_code, row.room_code), { hotel_code: row.hotel_code, room_code: row.room_code, rows: Number(row.rows), head: row.head, head_id: row.head_id }]),
+  );
+}
+
 export async function verifyAuditLog(db: Kysely<UnifiedDatabase>, options: VerifyOptions = {}): Promise<VerifyResult> {
   const started = Date.now();
   const pageSize = options.pageSize ?? 5_000;
@@ -302,12 +346,37 @@ export async function verifyAuditLog(db: Kysely<UnifiedDatabase>, options: Verif
     const head = chain.head();
     if (options.collectHeads && head) heads.push(head);
   };
+  /** Rooms whose chain began before the live rows (archived), waiting for their live rows. */
+  const begun = new Map<string, RoomChain>();
+  const chainFor = (hotelCode: string, roomCode: string, start: RoomHead | null = null): RoomChain => {
+    const key = digestKey(hotelCode, roomCode);
+    const chain = new RoomChain(hotelCode, roomCode, expected.get(key) ?? null, start);
+    expected.delete(key);
+    return chain;
+  };
+  const report = (current: number) => options.onProgress?.({ rows, rooms: rooms + begun.size + current, elapsedMs: Date.now() - started });
 
   await db
     .transaction()
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
     .execute(async (trx) => {
+      if (options.archive) {
+        for await (const row of options.archive) {
+          const key = digestKey(row.hotel_code, row.room_code);
+          let chain = begun.get(key);
+          if (chain === undefined) {
+            chain = chainFor(row.hotel_code, row.room_code);
+            begun.set(key, chain);
+          }
+          rows += 1;
+          const brk = chain.add(row);
+          if (brk) await classifyLinkBreak(trx, chain, brk);
+          if (rows % pageSize === 0) report(0);
+        }
+      } else {
+        for (const [key, start] of await archivedHeads(trx)) begun.set(key, chainFor(start.hotel_code, start.room_code, start));
+      }
       let chain: RoomChain | null = null;
       let last: WalkRow | null = null;
       for (;;) {
@@ -316,18 +385,20 @@ export async function verifyAuditLog(db: Kysely<UnifiedDatabase>, options: Verif
           if (chain === null || chain.hotelCode !== raw.hotel_code || chain.roomCode !== raw.room_code) {
             if (chain) finishRoom(chain);
             const key = digestKey(raw.hotel_code, raw.room_code);
-            chain = new RoomChain(raw.hotel_code, raw.room_code, expected.get(key) ?? null);
-            expected.delete(key);
+            chain = begun.get(key) ?? chainFor(raw.hotel_code, raw.room_code);
+            begun.delete(key);
           }
           rows += 1;
           const brk = chain.add(storedRow(raw));
           if (brk) await classifyLinkBreak(trx, chain, brk);
         }
         last = page.at(-1) ?? last;
-        options.onProgress?.({ rows, rooms: rooms + (chain ? 1 : 0), elapsedMs: Date.now() - started });
+        report(chain ? 1 : 0);
         if (page.length < pageSize) break;
       }
       if (chain) finishRoom(chain);
+      // Rooms whose rows are all archived.
+      for (const archived of begun.values()) finishRoom(archived);
     });
 
   // Rooms the digest has and the log no longer has at all.

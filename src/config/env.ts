@@ -99,6 +99,8 @@ export const envSchema = z
   METRICS_HOST: z.string().trim().min(1).regex(/^[^\s/]+$/, 'must be a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
   /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history on their next delivery. */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
+  /** Years archived audit months stay in the database (detached, schema audit_archive) before `audit archive` drops them. */
+  AUDIT_RETENTION_YEARS: z.coerce.number().int().min(1).max(100).default(7),
 })
   .superRefine((config, context) => {
     if (config.LAG_PAGE_SECONDS <= config.LAG_WARN_SECONDS) {

@@ -113,10 +113,17 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
          FROM legacy_hotels h WHERE h.hotel_code = ANY(${hotelCodes}::text[])) AS hotels,
       (SELECT coalesce(json_agg(json_build_object('hotel_code', k.hotel_code, 'room_code', k.room_code, 'row_hash', head.row_hash)), '[]'::json)
          FROM unnest(${hotelsOf}::text[], ${roomsOf}::text[]) AS k(hotel_code, room_code)
+         -- The newest row, live or, once its months are archived (audit archive), the archived head.
          CROSS JOIN LATERAL (
-           SELECT a.row_hash FROM conflict_audit a
-            WHERE a.hotel_code = k.hotel_code AND a.room_code = k.room_code
-            ORDER BY a.id DESC LIMIT 1) head) AS heads,
+           SELECT row_hash FROM (
+             (SELECT a.id, a.row_hash FROM conflict_audit a
+               WHERE a.hotel_code = k.hotel_code AND a.room_code = k.room_code
+               ORDER BY a.id DESC LIMIT 1)
+             UNION ALL
+             (SELECT h.head_id, h.head_hash FROM conflict_audit_archived_heads h
+               WHERE h.hotel_code = k.hotel_code AND h.room_code = k.room_code
+               ORDER BY h.head_id DESC LIMIT 1)) newest
+            ORDER BY id DESC LIMIT 1) head) AS heads,
       (SELECT coalesce(json_agg(json_build_object(
                 'hotel_code', k.hotel_code, 'room_code', k.room_code, 'field', f.field, 'value', f.value, 'source', f.source, 'rule', f.rule,
                 'policy_version', f.policy_version, 'hotel_class', f.hotel_class, 'legacy_value', f.legacy_value, 'cloud_value', f.cloud_value,

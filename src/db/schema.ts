@@ -78,6 +78,33 @@ export interface UnifiedFieldHistoryTable {
   applied_at: Timestamp;
 }
 
+/** Append-only: each table and month `audit archive` exported and detached (migration 0007). */
+export interface AuditArchivedMonthsTable {
+  table_name: 'conflict_audit' | 'unified_field_history';
+  /** The month's first day. */
+  month: Timestamp;
+  rows: BigIntColumn;
+  min_id: BigIntColumn | null;
+  max_id: BigIntColumn | null;
+  /** The archive file's name in the folder it was written to. */
+  file: string;
+  sha256: string;
+  /** `audit_archive.<partition>` while kept inside the retention window. */
+  detached_as: string;
+  archived_at: Generated<Timestamp>;
+}
+
+/** Append-only: each room's conflict_audit chain head at the end of an archived month. */
+export interface ConflictAuditArchivedHeadsTable {
+  month: Timestamp;
+  hotel_code: string;
+  room_code: string;
+  /** The room's rows in that month. */
+  rows: BigIntColumn;
+  head_id: BigIntColumn;
+  head_hash: string | null;
+}
+
 /** Append-only: every precedence policy that became active; the newest row is the active one. */
 export interface PolicyVersionsTable {
   id: GeneratedBigInt;
@@ -252,4 +279,6 @@ export interface UnifiedDatabase {
   unified_field_history: UnifiedFieldHistoryTable;
   room_quarantine: RoomQuarantineTable;
   policy_versions: PolicyVersionsTable;
+  audit_archived_months: AuditArchivedMonthsTable;
+  conflict_audit_archived_heads: ConflictAuditArchivedHeadsTable;
 }

@@ -12,6 +12,7 @@ import { createSlotWithSnapshot, dropSlot } from '../../src/cdc/slot.js';
 import { readSnapshot } from '../../src/cdc/snapshot.js';
 import { capturedTables } from '../../src/cdc/source-descriptor.js';
 import { cdcRole, pipelineRole, resolvePipelineConnection, unifiedKind } from '../../src/db/pipeline-credentials.js';
+import { ensureAuditPartitions, partitionMonthsAhead } from '../../src/db/audit-partitions.js';
 import { ensureSourceCdcRole, ensureUnifiedPipelineRole } from '../../src/setup/roles.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { waitForSettled } from '../support/assertions.js';
@@ -228,6 +229,49 @@ test('the connector role creates a slot with EXPORT_SNAPSHOT and reads the snaps
   // The role that created it may drop it too (REPLICATION).
   await dropSlot(dbs.pipeline.legacy, slotName);
   await waitFor('the slot to be gone', async () => (await dbs.legacy.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slotName])).rows.length === 0);
+});
+
+test('every monthly partition, the DEFAULT ones, partitions created later and the archive records: SELECT and INSERT only, after grants are re-applied', async () => {
+  // Someone granted too much on a partition; and set-up later creates partitions further ahead.
+  const { rows: [thisMonth] } = await dbs.unifiedPool.query<{ name: string }>(`SELECT 'conflict_audit_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') AS name`);
+  assert.ok(thisMonth);
+  await dbs.unifiedPool.query(`GRANT UPDATE, DELETE, TRUNCATE ON ${thisMonth.name}, conflict_audit_default TO ${pipelineRole}`);
+  const created = await ensureAuditPartitions(dbs.unified, partitionMonthsAhead + 2);
+  assert.equal(created.length, 4, `two more months of each table: ${created.join(', ')}`);
+  await ensureUnifiedPipelineRole(dbs.urls.unified, quiet);
+
+  const { rows: partitions } = await dbs.unifiedPool.query<{ name: string }>(
+    `SELECT c.relname::text AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+      WHERE p.relname IN ('conflict_audit', 'unified_field_history') AND c.relkind = 'r' ORDER BY 1`,
+  );
+  const names = partitions.map((row) => row.name);
+  assert.ok(names.includes(thisMonth.name) && names.includes('conflict_audit_default') && names.includes('unified_field_history_default'));
+  for (const name of created) assert.ok(names.includes(name));
+  await as(dbs.pipeline.urls.unified, async (client) => {
+    for (const table of [...names, 'audit_archived_months', 'conflict_audit_archived_heads']) {
+      await client.query(`SELECT count(*) FROM ${table}`);
+      await refused(client, `UPDATE ${table} SET ${table === 'audit_archived_months' ? 'rows = rows' : 'hotel_code = hotel_code'}`, /permission denied/);
+      await refused(client, `DELETE FROM ${table}`, /permission denied/);
+      await refused(client, `TRUNCATE ${table}`, /permission denied/);
+      await refused(client, `ALTER TABLE ${table} DISABLE TRIGGER USER`, /must be owner/);
+      await refused(client, `DROP TABLE ${table}`, /must be owner/);
+    }
+    // Rows go in through the parent, and land in the month's partition or DEFAULT (rolled back).
+    await rolledBack(client, async () => {
+      const { rows } = await client.query<{ partition: string }>(
+        `INSERT INTO conflict_audit (hotel_code, room_code, field, legacy_value, cloud_value, winning_value, winning_source, rule,
+                                     policy_version, hotel_class, trigger_source, trigger_position, resolved_at)
+         VALUES ('PRIV1', '101', 'rate', '1', '2', '1', 'legacy', 'test', 'test', 'L', 'legacy', '0/1', now()),
+                ('PRIV1', '101', 'rate', '1', '2', '1', 'legacy', 'test', 'test', 'L', 'legacy', '0/2', '1999-01-01T00:00:00Z')
+         RETURNING tableoid::regclass::text AS partition`,
+      );
+      assert.deepEqual(rows.map((row) => row.partition), [thisMonth.name, 'conflict_audit_default']);
+    });
+    // The partitioning itself is the owner's.
+    await refused(client, `ALTER TABLE conflict_audit DETACH PARTITION ${thisMonth.name}`, /must be owner/);
+    await refused(client, `CREATE TABLE sneaky_partition PARTITION OF conflict_audit FOR VALUES FROM ('1990-01-01') TO ('1990-02-01')`, /permission denied/);
+    await refused(client, `SELECT audit_ensure_partitions(30)`, /permission denied/);
+  });
 });
 
 test('set-up is idempotent and takes back privileges granted by hand; a least-privileged URL is used as it is', async () => {

@@ -1,5 +1,6 @@
-// `audit verify|digest|explain|check`: what legal and ops run against conflict_audit and the unified view.
+// `audit verify|digest|explain|check|archive`: what legal and ops run against conflict_audit and the unified view.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigError, type AppConfig } from '../../config/env.js';
 import { parseRoomKey } from '../../app/room-lookup.js';
 import type { RoomKey } from '../../domain/room.js';
@@ -12,6 +13,19 @@ import { buildDigest, DigestError, formatDigest, parseDigest, type AuditDigest }
 import { describeProblem, verifyAuditLog, type VerifyProgress, type VerifyResult } from '../../audit/verify.js';
 import { auditRowsBefore, ExplainError, explainRoom, formatExplanation, parseInstant } from '../../audit/explain.js';
 import { checkUnifiedRooms, describeDifference } from '../../audit/check.js';
+import { ArchiveError, parseMonth } from '../../audit/archive-format.js';
+import {
+  archiveAuditMonths,
+  archivedAuditOf,
+  archivedAuditRows,
+  archivedHistoryOf,
+  checkArchiveFolder,
+  readManifest,
+  type ArchiveCheck,
+  type ArchiveProgress,
+  type ArchiveResult,
+} from '../../audit/archive.js';
+import { projectRoot } from '../../setup/source-schemas.js';
 import { examples, withUnifiedDb, type CliContext, type CommandGroup } from '../context.js';
 
 /** The policy `audit check` recomputes with: the one recorded active (`policy apply`), else POLICY_FILE's, as every apply does. */
@@ -33,6 +47,38 @@ function progressPrinter(label: string): (progress: VerifyProgress) => void {
     nextAt = elapsedMs + 2_000;
     process.stderr.write(`${label}: ${rows.toLocaleString('en')} rows, ${rooms.toLocaleString('en')} rooms (${Math.round(elapsedMs / 1000)} s)\n`);
   };
+}
+
+/** Progress of `audit archive` on stderr: nothing for the first 2 s of a month, then a line every 2 s. */
+function archiveProgressPrinter(): (progress: ArchiveProgress) => void {
+  return ({ table, month, step, rows, elapsedMs }) => {
+    process.stderr.write(`${step} ${table} ${month}: ${rows.toLocaleString('en')} rows (${Math.round(elapsedMs / 1000)} s)\n`);
+  };
+}
+
+/** The version the archive manifest records: the checkout's package.json. */
+async function toolVersion(): Promise<string> {
+  try {
+    const content = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof content.version === 'string' ? content.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function printArchiveResult(result: ArchiveResult, before: string): void {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  for (const file of result.archived) {
+    out(`archived ${file.table} ${file.month}: ${file.rows} row(s) to ${file.file} (sha256 ${file.sha256}), read back and checked; detached as ${file.detached_as}`);
+  }
+  for (const month of result.skipped) out(`skipped ${month.table} ${month.month}: ${month.reason}`);
+  for (const table of result.dropped) out(`dropped ${table}: wholly outside the retention window (its archive file is what remains)`);
+  out(`${result.archived.length === 0 ? `nothing left to archive before ${before}` : `${result.archived.length} month partition(s) archived`}; manifest ${result.manifest}`);
+}
+
+function printArchiveProblems(check: ArchiveCheck, dir: string): void {
+  for (const problem of check.problems) process.stdout.write(`archive file ${problem.file}: ${problem.problem}\n`);
+  process.stdout.write(`NOT INTACT: ${check.problems.length} problem(s) in the archive ${dir}; first file named: ${check.problems[0]?.file ?? '?'}\n`);
 }
 
 /** `--digest`: a file, `-` for stdin, or the JSON itself. */
@@ -86,7 +132,7 @@ async function refusing(context: CliContext, command: string, run: () => Promise
   try {
     await run();
   } catch (error) {
-    if (error instanceof DigestError || error instanceof ExplainError) {
+    if (error instanceof DigestError || error instanceof ExplainError || error instanceof ArchiveError) {
       process.stderr.write(`room-sync ${command}: ${error.message}\n`);
       context.exitWith(2);
       return;
@@ -98,24 +144,51 @@ async function refusing(context: CliContext, command: string, run: () => Promise
 export const registerAuditCommands: CommandGroup = (program, context) => {
   const audit = program
     .command('audit')
-    .description("legal's tools: the conflict audit's integrity, what a room showed when, the unified view against its sources")
+    .description("legal's tools: the conflict audit's integrity, what a room showed when, the unified view against its sources, cold storage")
     .addHelpText('after', examples('room-sync audit verify', 'room-sync audit explain --room BER001/101 --at 2026-12-01T10:00:00Z --json'));
 
   audit
     .command('verify')
     .description("recompute every room's audit hash chain; exit 1 naming the first row altered, missing or out of order")
     .option('--digest <file|json|->', 'also prove the log still extends this earlier `audit digest`')
-    .option('--json', 'one JSON object: ok, rows, rooms, first, problems, digest')
-    .addHelpText('after', examples('room-sync audit verify', 'room-sync audit verify --digest audit-digest-2026-12-01.json'))
-    .action(async (options: { digest?: string; json?: boolean }) => {
+    .option('--archive <dir>', 'walk the chains from the archived months in DIR (`audit archive`) on into the live rows; its files are checked first')
+    .option('--json', 'one JSON object: ok, rows, rooms, first, problems, digest (and archive_problems with --archive)')
+    .addHelpText(
+      'after',
+      examples('room-sync audit verify', 'room-sync audit verify --digest audit-digest-2026-12-01.json', 'room-sync audit verify --archive /srv/audit-archive'),
+    )
+    .action(async (options: { digest?: string; archive?: string; json?: boolean }) => {
       const config = context.config();
       await refusing(context, 'audit verify', async () => {
         const digest = options.digest === undefined ? undefined : await readDigestArgument(options.digest);
-        const result = await withUnifiedDb(config, (db) =>
-          verifyAuditLog(db, { ...(digest ? { digest } : {}), onProgress: progressPrinter('verifying conflict_audit') }),
-        );
-        if (options.json) process.stdout.write(`${JSON.stringify(verifyJson(result))}\n`);
-        else printVerifyResult(result);
+        const archiveDir = options.archive;
+        const outcome = await withUnifiedDb(config, async (db) => {
+          let archive: ArchiveCheck | null = null;
+          if (archiveDir !== undefined) {
+            archive = await checkArchiveFolder(db, archiveDir, (file, rows) => process.stderr.write(`checking ${file}: ${rows.toLocaleString('en')} rows\n`));
+            if (archive.problems.length > 0) return { archive, result: null };
+          }
+          const result = await verifyAuditLog(db, {
+            ...(digest ? { digest } : {}),
+            ...(archive && archiveDir !== undefined ? { archive: archivedAuditRows(archiveDir, archive.manifest) } : {}),
+            onProgress: progressPrinter(archive ? 'verifying the archive and conflict_audit' : 'verifying conflict_audit'),
+          });
+          return { archive, result };
+        });
+        const { archive, result } = outcome;
+        if (result === null) {
+          if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, archive_problems: archive?.problems ?? [] })}\n`);
+          else if (archive) printArchiveProblems(archive, archiveDir ?? '');
+          context.exitWith(1);
+          return;
+        }
+        if (options.json) {
+          const archived = archive ? { archive: { files: archive.files, rows: archive.rows }, archive_problems: [] } : {};
+          process.stdout.write(`${JSON.stringify({ ...verifyJson(result), ...archived })}\n`);
+        } else {
+          if (archive) process.stdout.write(`ok: the archive's ${archive.files} file(s) match their manifest and the database's record (${archive.rows} rows)\n`);
+          printVerifyResult(result);
+        }
         context.exitWith(result.ok ? 0 : 1);
       });
     });
@@ -148,20 +221,31 @@ export const registerAuditCommands: CommandGroup = (program, context) => {
     .description('what unified_rooms held for a room at a moment (default now), and since when, from the field history')
     .option('--room <HOTEL/ROOM>', 'the room')
     .option('--at <timestamp>', 'ISO 8601 with a zone, e.g. 2026-12-01T10:00:00Z (default: now)')
+    .option('--archive <dir>', 'also read the archived months in DIR (`audit archive`), for a moment whose history was archived')
     .option('--json', "the contract's JSON object")
-    .addHelpText('after', examples('room-sync audit explain --room BER001/101 --at 2026-12-01T10:00:00+01:00', 'room-sync audit explain --room BER001/101 --json'))
-    .action(async (options: { room?: string; at?: string; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      examples(
+        'room-sync audit explain --room BER001/101 --at 2026-12-01T10:00:00+01:00',
+        'room-sync audit explain --room BER001/101 --json',
+        'room-sync audit explain --room BER001/101 --at 2025-03-14T09:00:00Z --archive /srv/audit-archive --json',
+      ),
+    )
+    .action(async (options: { room?: string; at?: string; archive?: string; json?: boolean }) => {
       const config = context.config();
       await refusing(context, 'audit explain', async () => {
         const room = roomOption(options.room, 'audit explain');
         const at = options.at === undefined ? undefined : parseInstant(options.at);
+        const manifest = options.archive === undefined ? null : await readManifest(options.archive);
+        const archivedHistory = manifest && options.archive !== undefined ? await archivedHistoryOf(options.archive, manifest, room) : undefined;
         await withUnifiedDb(config, async (db) => {
-          const explanation = await explainRoom(db, room, at ? { at } : {});
+          const explanation = await explainRoom(db, room, { ...(at ? { at } : {}), ...(archivedHistory ? { archivedHistory } : {}) });
           if (options.json) {
             process.stdout.write(`${JSON.stringify(explanation)}\n`);
             return;
           }
-          process.stdout.write(`${formatExplanation(explanation, await auditRowsBefore(db, room, at?.sql ?? null))}\n`);
+          const archivedAudit = manifest && options.archive !== undefined ? await archivedAuditOf(options.archive, manifest, room) : [];
+          process.stdout.write(`${formatExplanation(explanation, await auditRowsBefore(db, room, at?.sql ?? null, 5, archivedAudit))}\n`);
         });
       });
     });
@@ -192,5 +276,31 @@ export const registerAuditCommands: CommandGroup = (program, context) => {
           `${result.differences} difference(s) in ${result.roomsDiffering} room(s)\n`,
       );
       context.exitWith(result.differences > 0 ? 1 : 0);
+    });
+  audit
+    .command('archive')
+    .description('export every whole month of the audit tables before MONTH to DIR (gzip JSON Lines, manifest), check it, then detach it')
+    .requiredOption('--before <YYYY-MM>', 'archive the months strictly before this one (at most the previous month)')
+    .requiredOption('--to <dir>', 'the archive folder (created if missing); re-running skips the months already archived into it')
+    .option('--json', 'one JSON object: archived files, skipped months, dropped tables, manifest path')
+    .addHelpText(
+      'after',
+      '\nRun with the owner URL (UNIFIED_DATABASE_URL as for migrate). Each month is exported, read back and compared\n' +
+        'with the database before it is detached into the schema audit_archive; detached months are dropped only once\n' +
+        'wholly older than AUDIT_RETENTION_YEARS (default 7). Exit 2, and nothing changed, for a month in the future or the\n' +
+        'current one, a folder that cannot be written, or rows of those months in the DEFAULT partition.\n' +
+        examples('room-sync audit archive --before 2026-01 --to /srv/audit-archive', 'room-sync audit verify --archive /srv/audit-archive'),
+    )
+    .action(async (options: { before: string; to: string; json?: boolean }) => {
+      const config = context.config();
+      await refusing(context, 'audit archive', async () => {
+        const before = parseMonth(options.before);
+        const version = await toolVersion();
+        const result = await withUnifiedDb(config, (db) =>
+          archiveAuditMonths(db, { before, dir: options.to, retentionYears: config.AUDIT_RETENTION_YEARS, toolVersion: version, onProgress: archiveProgressPrinter() }),
+        );
+        if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        else printArchiveResult(result, before);
+      });
     });
 };
