@@ -265,7 +265,8 @@ export class Connector {
     snapshotTime: string,
   ): Promise<number> {
     const { descriptor, unifiedDb } = this.options;
-    const gone = (await listRoomsPresentIn(unifiedDb, descriptor.source)).filter((room) => !roomsInSource.has(roomKeyText(room)));
+    // The snapshot's own deliveries (at `position`) are no evidence of an earlier presence.
+    const gone = (await listRoomsPresentIn(unifiedDb, descriptor.source, position)).filter((room) => !roomsInSource.has(roomKeyText(room)));
     if (gone.length === 0) return 0;
     const [roomTable = ''] = descriptor.tables.slice(-1);
     const event: RowEvent = { source: descriptor.source, table: roomTable, op: 'delete', row: null, old: null, position, commitTime: snapshotTime };

@@ -22,14 +22,17 @@ export async function listHotelRooms(db: Db, hotelCode: string): Promise<RoomKey
 
 /**
  * Rooms the unified store holds as present in `source`: its latest stored value there is a
- * row (not "left"), or a change of it from that source is delivered but not applied yet.
- * One statement, so an apply moving a change from the ledger into room_sources is seen once.
+ * row (not "left"), or a change of it from that source older than `before` is delivered but
+ * not applied yet (it may be the room's first). One statement, so an apply moving a change
+ * from the ledger into room_sources is seen once. A ledger entry may also be a legacy
+ * property's fan-out to a room legacy never had; marking such a room as left changes none
+ * of its values.
  */
-export async function listRoomsPresentIn(db: Db, source: SourceName): Promise<RoomKey[]> {
+export async function listRoomsPresentIn(db: Db, source: SourceName, before: string): Promise<RoomKey[]> {
   const { rows } = await sql<{ hotel_code: string; room_code: string }>`
     SELECT hotel_code, room_code FROM room_sources
      WHERE jsonb_typeof(CASE WHEN ${source} = 'legacy' THEN legacy ELSE cloud END -> 'values') = 'object'
     UNION
-    SELECT hotel_code, room_code FROM unapplied_changes WHERE source = ${source}`.execute(db);
+    SELECT hotel_code, room_code FROM unapplied_changes WHERE source = ${source} AND position < ${before}`.execute(db);
   return rows.map((row) => ({ hotelCode: row.hotel_code, roomCode: row.room_code }));
 }

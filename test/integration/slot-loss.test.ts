@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ensureLagMonitor } from '../../src/app/lag-monitor.js';
 import { describeSource } from '../../src/cdc/source-descriptor.js';
 import { makePosition } from '../../src/domain/position.js';
+import type { SourceName } from '../../src/domain/room.js';
 import type { Policy } from '../../src/policy/schema.js';
 import type { MonitorSettings } from '../../src/workflows/messages.js';
 import { duplicateAuditTriggers, waitForSettled } from '../support/assertions.js';
@@ -64,11 +65,13 @@ after(async () => {
 });
 
 /** As an admin would: end the walsender holding the slot, then drop it (retried: the connector reconnects on its own). */
-async function dropSlotUnderTheConnector(slotName: string): Promise<void> {
+async function dropSlotUnderTheConnector(source: SourceName): Promise<void> {
+  const { slotName } = describeSource(source, dbs.urls[source]);
+  const pool = source === 'legacy' ? dbs.legacy : dbs.cloud;
   await waitFor(`slot ${slotName} dropped`, async () => {
-    await dbs.cloud.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slotName]);
+    await pool.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slotName]);
     try {
-      await dbs.cloud.query('SELECT pg_drop_replication_slot($1)', [slotName]);
+      await pool.query('SELECT pg_drop_replication_slot($1)', [slotName]);
       return true;
     } catch (error) {
       if (/is active for PID/.test(String(error))) return false;
@@ -82,15 +85,14 @@ const auditFieldsOf = async (room: { hotelCode: string; roomCode: string }) =>
     (row) => row.field,
   );
 
-const cloudLagPages = () =>
-  dbs.unified.selectFrom('alerts').selectAll().where('source', '=', 'cloud').where('subject', '=', 'lag').where('severity', '=', 'page').execute();
+const lagPages = (source: SourceName) =>
+  dbs.unified.selectFrom('alerts').selectAll().where('source', '=', source).where('subject', '=', 'lag').where('severity', '=', 'page').execute();
 
 test('a slot dropped mid-stream: the lag pages, the connector re-snapshots by itself, rooms deleted in the gap leave', { timeout: 300_000 }, async () => {
   await waitForSettled(dbs, env.client, policy.policyVersion, { knownKeys: workload.knownKeys });
   const connector = pipeline.connector('cloud');
   const before = await dbs.unified.selectFrom('room_sources').select(['room_code', 'cloud']).where('hotel_code', '=', hotel).execute();
   assert.equal(before.length, 3);
-  const { slotName } = describeSource('cloud', dbs.urls.cloud);
   const auditBefore = await auditFieldsOf(both);
   const historyBefore = await dbs.unified.selectFrom('unified_field_history').select((eb) => eb.fn.max('id').as('id')).executeTakeFirstOrThrow();
 
@@ -111,12 +113,12 @@ test('a slot dropped mid-stream: the lag pages, the connector re-snapshots by it
     gap.release(true);
     throw error;
   }
-  const pagesBefore = (await cloudLagPages()).length;
-  await dropSlotUnderTheConnector(slotName);
+  const pagesBefore = (await lagPages('cloud')).length;
+  await dropSlotUnderTheConnector('cloud');
   const droppedAt = Date.now();
 
   // While no slot records the cloud, its acknowledged position stands still: the lag pages.
-  await waitFor('a cloud lag page during the gap', async () => ((await cloudLagPages()).length > pagesBefore ? true : undefined), {
+  await waitFor('a cloud lag page during the gap', async () => ((await lagPages('cloud')).length > pagesBefore ? true : undefined), {
     timeoutMs: pageWithinMs * 6,
   });
   assert.notEqual(connector.status().phase, 'streaming', 'the connector is not streaming while its new slot waits for the gap to commit');
@@ -189,4 +191,39 @@ test('a slot dropped mid-stream: the lag pages, the connector re-snapshots by it
     const open = await dbs.unified.selectFrom('alerts').select('id').where('source', '=', 'cloud').where('resolved_at', 'is', null).execute();
     return open.length === 0;
   }, { timeoutMs: 60_000 });
+});
+
+test('a legacy slot dropped while a legacy row is deleted outright: that room leaves legacy, cloud values win as fallback', { timeout: 300_000 }, async () => {
+  const connector = pipeline.connector('legacy');
+  const markedBefore = connector.status().roomsMarkedLeft;
+  const gap = await dbs.legacy.connect();
+  try {
+    await gap.query('BEGIN');
+    await gap.query(`DELETE FROM htl_room_inv WHERE prop_cd = $1 AND rm_nbr = '4'`, [hotel]);
+  } catch (error) {
+    gap.release(true);
+    throw error;
+  }
+  const pagesBefore = (await lagPages('legacy')).length;
+  await dropSlotUnderTheConnector('legacy');
+  await waitFor('a legacy lag page during the gap', async () => ((await lagPages('legacy')).length > pagesBefore ? true : undefined), {
+    timeoutMs: pageWithinMs * 6,
+  });
+  await gap.query('COMMIT');
+  gap.release();
+  await waitFor('the same legacy connector streaming again', async () => {
+    const status = connector.status();
+    return status.phase === 'streaming' && status.connected && status.roomsMarkedLeft > markedBefore ? status : undefined;
+  }, { timeoutMs: 120_000 });
+  assert.equal(pipeline.connector('legacy'), connector, 'no restart: the same connector');
+  // Exactly the deleted room: not the cloud-only rooms its hotel's property (in the snapshot) signals.
+  assert.equal(connector.status().roomsMarkedLeft - markedBefore, 1);
+  await waitForSettled(dbs, env.client, policy.policyVersion, { knownKeys: workload.knownKeys, timeoutMs: 180_000 });
+
+  // Legacy owns rate and room type here: with its row gone, cloud's values fill in as fallback.
+  const row4 = await dbs.unified.selectFrom('unified_rooms').selectAll().where('hotel_code', '=', hotel).where('room_code', '=', '4').executeTakeFirstOrThrow();
+  assert.deepEqual([row4.rate_source, row4.room_type_source, row4.rate_minor, row4.room_type], ['cloud', 'cloud', '13000', 'king']);
+  const stored = await dbs.unified.selectFrom('room_sources').select('legacy').where('hotel_code', '=', hotel).where('room_code', '=', '4').executeTakeFirstOrThrow();
+  assert.equal((stored.legacy as { values: unknown } | null)?.values, null, 'room 4 left legacy');
+  assert.equal(await duplicateAuditTriggers(dbs.unified), 0);
 });
