@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { UnifiedDatabase } from '../db/schema.js';
+import type { RoomKey } from '../domain/room.js';
 import { mapCloudProperty, mapCloudRoom, mapCloudRoomKey } from '../mapping/cloud.js';
 import { roomChange, sameRoom, type DeadLetterSink, type RoomSignal, type RowEvent, type SourceDecoder } from './row-event.js';
 
@@ -28,6 +29,12 @@ export class CloudDecoder implements SourceDecoder {
     if (event.table === 'public.properties') return this.decodeProperty(event);
     if (event.table === 'public.room_inventory') return this.decodeRoom(event);
     return [];
+  }
+
+  roomOf(table: string, row: Record<string, unknown>): RoomKey | null {
+    if (table !== 'public.room_inventory') return null;
+    const key = mapCloudRoomKey(row, this.hotelCodeOf);
+    return key.ok ? key.value : null;
   }
 
   private readonly hotelCodeOf = (propertyId: string): string | undefined => this.hotelByProperty.get(propertyId);

@@ -5,16 +5,18 @@ import type pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { ensureCursor, markSnapshotCompleted, markSnapshotStarted, recordAcked } from '../db/cursor-repository.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
+import { listRoomsPresentIn } from '../db/room-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import { bigIntToLsn, lsnToBigInt, makePosition } from '../domain/position.js';
+import { roomKeyText } from '../domain/room.js';
 import type { Logger } from '../observability/logger.js';
 import { CloudDecoder } from './cloud-decoder.js';
 import { LegacyDecoder } from './legacy-decoder.js';
 import { ChangeSender, temporalDelivery, type DeliveryMode } from './change-sender.js';
 import { UnappliedLedger } from './unapplied-ledger.js';
-import type { RowEvent, SourceDecoder } from './row-event.js';
+import { roomChange, type RowEvent, type SourceDecoder } from './row-event.js';
 import { diffRelationColumns, type RelationColumnShape } from './relation-changes.js';
-import { createSlotWithSnapshot, dropSlot, readSlot } from './slot.js';
+import { createSlotWithSnapshot, dropSlot, readSlot, type SlotState } from './slot.js';
 import { readSnapshot } from './snapshot.js';
 import { heartbeatTable, type SourceDescriptor } from './source-descriptor.js';
 import { TransactionTracker } from './transaction-tracker.js';
@@ -43,11 +45,16 @@ export interface ConnectorStatus {
   readonly phase: ConnectorPhase;
   readonly connected: boolean;
   readonly snapshotRows: number;
+  /** Rooms a re-snapshot found gone from the source and marked as left (see markRoomsLeft). */
+  readonly roomsMarkedLeft: number;
   readonly changesSignalled: number;
   readonly deadLetters: number;
   readonly lastAckedLsn: string | null;
   readonly lastError: string | null;
 }
+
+/** Left-the-source changes handed to the sender at a time, so its queue bound still holds. */
+const leftChangesPerSend = 500;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -89,7 +96,7 @@ export class Connector {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastAckedLsn: string | null = null;
   private lastError: string | null = null;
-  private counts = { snapshotRows: 0, changesSignalled: 0, deadLetters: 0 };
+  private counts = { snapshotRows: 0, roomsMarkedLeft: 0, changesSignalled: 0, deadLetters: 0 };
   /** Each captured table's columns as the last relation message gave them, to log a partner's ALTER TABLE. */
   private readonly relationColumns = new Map<string, readonly RelationColumnShape[]>();
 
@@ -138,21 +145,38 @@ export class Connector {
 
   /** Resolves once the snapshot (if one is due) is delivered and streaming has begun. */
   async start(): Promise<void> {
-    const { descriptor, unifiedDb, sourcePool } = this.options;
+    const { descriptor, unifiedDb } = this.options;
     const cursor = await ensureCursor(unifiedDb, descriptor);
     await this.decoder.load();
     this.startHeartbeats();
-    const slot = await readSlot(sourcePool, descriptor.slotName);
-    if (!slot.exists || cursor.snapshot_completed_at === null) {
-      if (slot.exists) {
-        this.log.warn('slot exists but its snapshot never completed: starting over', { slot: descriptor.slotName });
-        await dropSlot(sourcePool, descriptor.slotName);
-      }
-      await this.snapshot();
-    } else {
-      this.lastAckedLsn = cursor.last_acked_lsn ?? slot.confirmedFlushLsn;
-    }
+    const slot = await this.snapshotUnlessSlotUsable(cursor.snapshot_completed_at !== null);
+    if (slot !== null) this.lastAckedLsn = cursor.last_acked_lsn ?? slot.confirmedFlushLsn;
     this.loop = this.streamLoop();
+  }
+
+  /**
+   * Takes a fresh slot and snapshot when the slot is missing (dropped), invalidated (past
+   * max_slot_wal_keep_size) or its snapshot never completed; at start and whenever the
+   * stream reconnects, so a running connector recovers by itself. Returns the slot when
+   * it was usable as it was, null after a snapshot.
+   */
+  private async snapshotUnlessSlotUsable(snapshotCompleted: boolean): Promise<SlotState | null> {
+    const { descriptor, sourcePool } = this.options;
+    const slot = await readSlot(sourcePool, descriptor.slotName);
+    if (slot.exists && !slot.invalidated && snapshotCompleted) return slot;
+    if (slot.invalidated) {
+      this.log.error('replication slot invalidated (WAL retained past max_slot_wal_keep_size): changes since were lost, taking a fresh slot and snapshot', {
+        slot: descriptor.slotName,
+      });
+      await dropSlot(sourcePool, descriptor.slotName);
+    } else if (slot.exists) {
+      this.log.warn('slot exists but its snapshot never completed: starting over', { slot: descriptor.slotName });
+      await dropSlot(sourcePool, descriptor.slotName);
+    } else if (snapshotCompleted) {
+      this.log.error('replication slot is gone: changes since were lost, taking a fresh slot and snapshot', { slot: descriptor.slotName });
+    }
+    await this.snapshot();
+    return null;
   }
 
   async stop(): Promise<void> {
@@ -200,27 +224,66 @@ export class Connector {
       const snapshotTime = new Date().toISOString();
       const tracker = new TransactionTracker();
       const transaction = tracker.begin(exported.consistentPoint, snapshotTime);
+      const roomsInSource = new Set<string>();
+      let rows = 0;
       let lastProgress = Date.now();
       for await (const { table, row } of readSnapshot(sourcePool, exported.snapshotName, descriptor.tables)) {
         const event: RowEvent = { source: descriptor.source, table, op: 'insert', row, old: null, position, commitTime: snapshotTime };
         await this.dispatch(tracker, transaction, event);
+        const room = this.decoder.roomOf(table, row);
+        if (room !== null) roomsInSource.add(roomKeyText(room));
+        rows += 1;
         this.counts.snapshotRows += 1;
         if (Date.now() - lastProgress > 5_000) {
           lastProgress = Date.now();
-          this.log.info('snapshot progress', { rows: this.counts.snapshotRows, undelivered: tracker.undelivered });
+          this.log.info('snapshot progress', { rows, undelivered: tracker.undelivered });
         }
       }
+      const left = await this.markRoomsLeft(tracker, transaction, roomsInSource, position, snapshotTime);
       tracker.commit(transaction, exported.consistentPoint);
       while (tracker.peekDurableLsn() === null) {
         if (tracker.failed !== null) throw new Error('snapshot delivery failed', { cause: tracker.failed });
         await sleep(50);
       }
-      await markSnapshotCompleted(unifiedDb, descriptor.source, exported.consistentPoint, snapshotTime, this.counts.snapshotRows);
+      await markSnapshotCompleted(unifiedDb, descriptor.source, exported.consistentPoint, snapshotTime, rows + left);
       this.lastAckedLsn = exported.consistentPoint;
-      this.log.info('snapshot delivered', { rows: this.counts.snapshotRows });
+      this.log.info('snapshot delivered', { rows, roomsMarkedLeft: left });
     } finally {
       await exported.release();
     }
+  }
+
+  /**
+   * A snapshot only shows the rows that exist: a room deleted while no slot was recording
+   * (the slot dropped or invalidated) would otherwise stay present in the unified store.
+   * Every room the store holds as present in this source but absent from the snapshot gets
+   * a "left the source" change at the snapshot's position, which is newer than anything
+   * the previous slot delivered and is ignored when replayed.
+   */
+  private async markRoomsLeft(
+    tracker: TransactionTracker,
+    transaction: ReturnType<TransactionTracker['begin']>,
+    roomsInSource: ReadonlySet<string>,
+    position: string,
+    snapshotTime: string,
+  ): Promise<number> {
+    const { descriptor, unifiedDb } = this.options;
+    // The snapshot's own deliveries (at `position`) are no evidence of an earlier presence.
+    const gone = (await listRoomsPresentIn(unifiedDb, descriptor.source, position)).filter((room) => !roomsInSource.has(roomKeyText(room)));
+    if (gone.length === 0) return 0;
+    const [roomTable = ''] = descriptor.tables.slice(-1);
+    const event: RowEvent = { source: descriptor.source, table: roomTable, op: 'delete', row: null, old: null, position, commitTime: snapshotTime };
+    for (let i = 0; i < gone.length; i += leftChangesPerSend) {
+      const signals = gone.slice(i, i + leftChangesPerSend).map((room) => roomChange(event, room, null));
+      for (const delivery of await this.sender.send(signals)) tracker.track(transaction, delivery);
+      this.counts.changesSignalled += signals.length;
+    }
+    this.counts.roomsMarkedLeft += gone.length;
+    this.log.warn('rooms absent from the snapshot marked as left the source (deleted while no slot recorded)', {
+      rooms: gone.length,
+      examples: gone.slice(0, 5).map(roomKeyText),
+    });
+    return gone.length;
   }
 
   private async dispatch(tracker: TransactionTracker, transaction: ReturnType<TransactionTracker['begin']>, event: RowEvent): Promise<void> {
@@ -251,8 +314,8 @@ export class Connector {
   /** One replication session. A fresh service each time: resubscribing a used one can hang. */
   private async streamOnce(): Promise<void> {
     const { descriptor, unifiedDb, sourcePool, ackIntervalMs = 200 } = this.options;
-    const slot = await readSlot(sourcePool, descriptor.slotName);
-    if (!slot.exists) throw new Error(`replication slot ${descriptor.slotName} is gone; re-run the connector to snapshot again`);
+    const cursor = await ensureCursor(unifiedDb, descriptor);
+    const slot = (await this.snapshotUnlessSlotUsable(cursor.snapshot_completed_at !== null)) ?? (await readSlot(sourcePool, descriptor.slotName));
     if (slot.active) throw new Error(`replication slot ${descriptor.slotName} is in use by pid ${slot.activePid ?? '?'}`);
     this.lastAckedLsn ??= slot.confirmedFlushLsn;
 

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { listHotelRooms, lockHotelExclusive } from '../db/room-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
+import type { RoomKey } from '../domain/room.js';
 import { legacyHotelCode, mapLegacyProperty, mapLegacyRoom, mapLegacyRoomKey } from '../mapping/legacy.js';
 import { roomChange, sameRoom, type DeadLetterSink, type RoomSignal, type RowEvent, type SourceDecoder } from './row-event.js';
 
@@ -31,6 +32,12 @@ export class LegacyDecoder implements SourceDecoder {
     if (event.table === 'public.htl_property') return this.decodeProperty(event);
     if (event.table === 'public.htl_room_inv') return this.decodeRoom(event);
     return [];
+  }
+
+  roomOf(table: string, row: Record<string, unknown>): RoomKey | null {
+    if (table !== 'public.htl_room_inv') return null;
+    const key = mapLegacyRoomKey(row);
+    return key.ok ? key.value : null;
   }
 
   private async decodeRoom(event: RowEvent): Promise<RoomSignal[]> {

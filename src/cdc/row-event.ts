@@ -24,6 +24,11 @@ export interface SourceDecoder {
   /** Loads the mirror state the decoder keys rows with; called before the snapshot or stream starts. */
   load(): Promise<void>;
   decode(event: RowEvent): Promise<RoomSignal[]>;
+  /**
+   * The room a row of the source's room table belongs to, even when its values cannot be
+   * mapped (such a room is still in the source); null for other tables or an unkeyable row.
+   */
+  roomOf(table: string, row: Record<string, unknown>): RoomKey | null;
 }
 
 export type DeadLetterSink = (event: RowEvent, raw: Record<string, unknown>, reason: string) => Promise<void>;

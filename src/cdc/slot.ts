@@ -5,16 +5,24 @@ export interface SlotState {
   readonly active: boolean;
   readonly activePid: number | null;
   readonly confirmedFlushLsn: string | null;
+  /** Invalidated (wal_status 'lost', past max_slot_wal_keep_size): it can never stream again. */
+  readonly invalidated: boolean;
 }
 
 export async function readSlot(pool: pg.Pool, slotName: string): Promise<SlotState> {
-  const { rows } = await pool.query<{ active: boolean; active_pid: number | null; confirmed_flush_lsn: string | null }>(
-    'SELECT active, active_pid, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1',
+  const { rows } = await pool.query<{ active: boolean; active_pid: number | null; confirmed_flush_lsn: string | null; wal_status: string | null }>(
+    'SELECT active, active_pid, confirmed_flush_lsn::text, wal_status FROM pg_replication_slots WHERE slot_name = $1',
     [slotName],
   );
   const row = rows[0];
-  if (!row) return { exists: false, active: false, activePid: null, confirmedFlushLsn: null };
-  return { exists: true, active: row.active, activePid: row.active_pid, confirmedFlushLsn: row.confirmed_flush_lsn };
+  if (!row) return { exists: false, active: false, activePid: null, confirmedFlushLsn: null, invalidated: false };
+  return {
+    exists: true,
+    active: row.active,
+    activePid: row.active_pid,
+    confirmedFlushLsn: row.confirmed_flush_lsn,
+    invalidated: row.wal_status === 'lost',
+  };
 }
 
 export async function dropSlot(pool: pg.Pool, slotName: string): Promise<void> {

@@ -5,6 +5,7 @@ import { Command, CommanderError, Help } from 'commander';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type AppConfig } from '../config/env.js';
 import { createLogger } from '../observability/logger.js';
+import { scrubString } from '../observability/redact.js';
 import { PolicyError } from '../policy/load.js';
 import type { CliContext, CommandGroup } from './context.js';
 import { registerRunCommands } from './commands/run.js';
@@ -113,8 +114,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`room-sync: ${error.message}\n`);
       process.exit(2);
     }
-    const cause = error instanceof Error && error.cause instanceof Error ? `\n  cause: ${error.cause.message}` : '';
-    process.stderr.write(`room-sync: ${error instanceof Error ? error.message : String(error)}${cause}\n`);
+    // Through the log redaction too: a driver's message may quote a connection string.
+    const cause = error instanceof Error && error.cause instanceof Error ? `\n  cause: ${scrubString(error.cause.message)}` : '';
+    process.stderr.write(`room-sync: ${scrubString(error instanceof Error ? error.message : String(error))}${cause}\n`);
     process.exit(1);
   },
 );

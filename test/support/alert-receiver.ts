@@ -2,12 +2,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedAlert {
+  /** The request's path, without its query string. */
   readonly path: string;
+  /** The path with its query string, as requested (a webhook's token travels there). */
+  readonly url: string;
   readonly body: Record<string, unknown>;
   readonly at: number;
 }
 
-/** A local HTTP endpoint standing in for PagerDuty and a webhook; `/fail` always answers 500. */
+/** A local HTTP endpoint standing in for PagerDuty and a webhook; `/fail` (any query) always answers 500. */
 export class AlertReceiver {
   readonly received: ReceivedAlert[] = [];
   private server: Server | null = null;
@@ -18,11 +21,13 @@ export class AlertReceiver {
       let raw = '';
       request.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
       request.on('end', () => {
-        if (request.url === '/fail') {
+        const url = request.url ?? '';
+        const path = new URL(url, 'http://receiver').pathname;
+        if (path === '/fail') {
           response.writeHead(500).end('receiver is down');
           return;
         }
-        this.received.push({ path: request.url ?? '', body: JSON.parse(raw) as Record<string, unknown>, at: Date.now() });
+        this.received.push({ path, url, body: JSON.parse(raw) as Record<string, unknown>, at: Date.now() });
         response.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"success"}');
       });
     });
