@@ -2,10 +2,11 @@
 // (src/cli/commands/) and runs it. Exit codes: what the command sets (status 3, replay 1/2,
 // audit verify 1, …); 2 for a usage, configuration or policy error; 1 for any other failure.
 import { Command, CommanderError, Help } from 'commander';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type AppConfig } from '../config/env.js';
 import { createLogger } from '../observability/logger.js';
 import { scrubString } from '../observability/redact.js';
+import { temporalSdkLogger } from '../observability/temporal-logger.js';
 import { PolicyError } from '../policy/load.js';
 import type { CliContext, CommandGroup } from './context.js';
 import { registerRunCommands } from './commands/run.js';
@@ -54,8 +55,8 @@ function createContext(): RunContext {
     config() {
       if (config === null) {
         config = loadConfig();
-        // The SDK's own chatter (bundler output, worker state changes) only when something is wrong.
-        Runtime.install({ logger: new DefaultLogger(config.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+        // The SDK's own chatter (worker state changes) only when something is wrong, through our logger (JSON, redacted).
+        Runtime.install({ logger: temporalSdkLogger(createLogger('temporal'), config.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
       }
       return config;
     },

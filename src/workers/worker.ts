@@ -5,6 +5,8 @@ import { createActivities, type ActivityDependencies } from '../activities/index
 import { recordPolicy } from '../db/policy-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
+import { createLogger } from '../observability/logger.js';
+import { temporalSdkLogger } from '../observability/temporal-logger.js';
 
 const require = createRequire(import.meta.url);
 
@@ -20,19 +22,14 @@ export const bundlerOptions = {
 
 export const workflowsPath = require.resolve('../workflows/index.ts');
 
+// webpack's progress is noise; its warnings and errors go through our logger like the SDK's own lines.
+const quietBundlerLogger = temporalSdkLogger(createLogger('workflow-bundler'), 'WARN');
+
 /** Bundles the workflow code once; tests and the bench reuse it across workers. */
 export async function bundleRoomSyncWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: quietBundlerLogger });
 }
 
-const quietBundlerLogger = {
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`workflow bundler: ${message}\n`),
-  error: (message: string) => process.stderr.write(`workflow bundler: ${message}\n`),
-  log: () => undefined,
-};
 
 export interface RoomSyncWorkerOptions {
   readonly connection: NativeConnection;

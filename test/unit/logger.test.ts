@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { ConfigError, loadConfig } from '../../src/config/env.js';
 import { addLogSink, createLogger, setLogFormat, setLogLevel } from '../../src/observability/logger.js';
 import { startMetricsServer } from '../../src/observability/metrics-server.js';
+import { temporalSdkLogger } from '../../src/observability/temporal-logger.js';
 import { clearRegisteredSecrets, scrubString } from '../../src/observability/redact.js';
 
 const dbPassword = 'hunter2-db-secret';
@@ -142,4 +143,22 @@ test('settings: METRICS_HOST is this machine unless set; the catch-up grace defa
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
+});
+
+test("the Temporal SDK's own lines go through our logger: one JSON object per line, below the minimum dropped, secrets redacted", () => {
+  const sdk = temporalSdkLogger(createLogger('temporal'), 'WARN');
+  const lines = captured('json', () => {
+    sdk.info('Worker state changed', { state: 'RUNNING' });
+    sdk.debug('poll', {});
+    sdk.warn(`Failed to connect to postgres://room_sync:${dbPassword}@db.internal/unified_inventory`, { sdkComponent: 'worker' });
+    sdk.log('ERROR', 'Activity failed', { routingKey });
+  });
+  assert.equal(lines.length, 2, lines.join('\n'));
+  const [warn, error] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.equal(warn?.['logger'], 'temporal');
+  assert.equal(warn?.['level'], 'warn');
+  assert.equal(warn?.['sdkComponent'], 'worker');
+  assert.equal(error?.['level'], 'error');
+  assert.equal(error?.['msg'], 'Activity failed');
+  for (const secret of secrets) assert.ok(!lines.join('\n').includes(secret), `a line carries ${secret}`);
 });
