@@ -4,7 +4,7 @@
 import { Command, CommanderError, Help } from 'commander';
 import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type AppConfig } from '../config/env.js';
-import { createLogger } from '../observability/logger.js';
+import { createLogger, logFormat } from '../observability/logger.js';
 import { scrubString } from '../observability/redact.js';
 import { temporalSdkLogger } from '../observability/temporal-logger.js';
 import { PolicyError } from '../policy/load.js';
@@ -108,16 +108,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   return context.exitCode;
 }
 
+/**
+ * The one line a failed command ends with: plain for a person, or, under LOG_FORMAT=json, a log
+ * object like every other line the process wrote (so a shipper parses it). Redacted either way:
+ * a driver's message may quote a connection string.
+ */
+function exitWithError(message: string, cause: string | null, exitCode: number): never {
+  if (logFormat() === 'json') createLogger('room-sync').error(message, { exitCode, ...(cause === null ? {} : { cause }) });
+  else process.stderr.write(`room-sync: ${scrubString(message)}${cause === null ? '' : `\n  cause: ${scrubString(cause)}`}\n`);
+  process.exit(exitCode);
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof PolicyError) {
-      process.stderr.write(`room-sync: ${error.message}\n`);
-      process.exit(2);
-    }
-    // Through the log redaction too: a driver's message may quote a connection string.
-    const cause = error instanceof Error && error.cause instanceof Error ? `\n  cause: ${scrubString(error.cause.message)}` : '';
-    process.stderr.write(`room-sync: ${scrubString(error instanceof Error ? error.message : String(error))}${cause}\n`);
-    process.exit(1);
+    if (error instanceof ConfigError || error instanceof PolicyError) exitWithError(error.message, null, 2);
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : null;
+    exitWithError(error instanceof Error ? error.message : String(error), cause, 1);
   },
 );

@@ -33,6 +33,10 @@ export function setLogFormat(next: LogFormat): void {
   format = next;
 }
 
+export function logFormat(): LogFormat {
+  return format;
+}
+
 /** Lets `npm start` keep its status line intact while log lines scroll above it. */
 export function addLogSink(sink: (line: string) => void): () => void {
   sinks.push(sink);

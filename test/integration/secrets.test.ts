@@ -221,10 +221,14 @@ test('no secret in any log line, status output, error, alert record or workflow 
   for (const name of ['worker', 'connector legacy', 'connector cloud']) {
     assert.ok(logLines.some((line) => line.from.startsWith(name)), `${name} wrote JSON log lines`);
   }
+  // Logs people can ship: under LOG_FORMAT=json every line the long-running processes wrote is one JSON object (the SDK's own lines too).
+  const notJson = lines.filter((line) => /^(worker|connector)/.test(line.from) && line.text.trim() !== '' && !line.text.trim().startsWith('{'));
+  assert.deepEqual(notJson.map((line) => `[${line.from}] ${line.text}`), [], 'lines that are not JSON');
   const parsed = logLines.map((line) => JSON.parse(line.text) as Record<string, unknown>);
   assert.ok(parsed.some((entry) => String(entry['logger']).startsWith('room-sync.connector.cloud') && entry['level'] === 'warn'), 'the cloud connector logged its connection errors');
   assert.ok(parsed.some((entry) => typeof entry['msg'] === 'string' && /PAGE/.test(entry['msg'])), 'the monitor logged the page');
-  assert.ok(lines.some((line) => line.from.startsWith('status (unreachable)') && /room-sync: /.test(line.text)), 'the failing command printed its error');
+  const statusError = lines.find((line) => line.from.startsWith('status (unreachable)') && line.text.trim().startsWith('{'));
+  assert.match(statusError?.text ?? '', /"level":"error".*"exitCode":1.*ECONNREFUSED/, 'the failing command printed its error as a JSON line');
 
   const leaks = leaksIn('log', lines.map((line) => `[${line.from}] ${line.text}`));
 
