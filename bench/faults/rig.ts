@@ -73,6 +73,8 @@ export class FaultRig {
   private loadRun: Promise<GeneratorRun> | null = null;
   private loadStopping = false;
   private generator: LoadGenerator | null = null;
+  private alertsStarted = false;
+  private readonly killed = new Set<ChildService>();
 
   constructor(readonly options: RigOptions) {
     const base = `rs_faults_${options.prefix}_s${options.scenario}`;
@@ -114,6 +116,7 @@ export class FaultRig {
     await insertLegacyRooms(this.sources.legacy, this.catalog.rooms);
     await insertCloudRooms(this.sources.cloud, this.catalog.rooms);
     await this.alerts.start();
+    this.alertsStarted = true;
     this.uiPort = await freePort();
     this.address = `127.0.0.1:${await freePort()}`;
     await this.startTemporal();
@@ -180,6 +183,11 @@ export class FaultRig {
     return this.children;
   }
 
+  /** Processes that ended though no fault killed them: a fault must not take down what it did not aim at. */
+  unexpectedExits(): string[] {
+    return this.children.filter((child) => !child.running && !this.killed.has(child)).map((child) => `${child.name} exited by itself (see ${child.logPath})`);
+  }
+
   /** Writes whose statement failed (or, while the load runs, is still in flight). */
   get failedWrites(): number {
     return this.workload.attempts.length - this.workload.committed;
@@ -199,6 +207,7 @@ export class FaultRig {
 
   /** kill -9, and wait until the process is gone. */
   async kill(child: ChildService): Promise<void> {
+    this.killed.add(child);
     process.kill(child.pid, 'SIGKILL');
     await child.exited;
   }
@@ -260,7 +269,8 @@ export class FaultRig {
     for (;;) {
       const counts = await this.counts();
       if (counts.missing === 0) return { counts, converged: true };
-      if (Date.now() > deadline) return { counts, converged: false };
+      // Nothing applies without a worker: no point waiting out the timeout.
+      if (Date.now() > deadline || !this.children.some((child) => child.name.startsWith('worker') && child.running)) return { counts, converged: false };
       if (Date.now() - lastReport > 5_000) {
         lastReport = Date.now();
         progress(counts);
@@ -304,7 +314,7 @@ export class FaultRig {
     for (const child of this.children) await child.stop(10_000);
     await this.temporal?.stop();
     this.temporal = null;
-    await this.alerts.stop();
+    if (this.alertsStarted) await this.alerts.stop();
     await Promise.all([this.sources?.legacy.end(), this.sources?.cloud.end(), this.unified?.end(), this.admin?.end()]);
     if (!keepDatabases) await dropDatabases(this.names).catch((error: unknown) => this.log(`could not drop ${Object.values(this.names).join(', ')}: ${String(error)}`));
   }
