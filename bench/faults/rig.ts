@@ -19,6 +19,9 @@ import { insertCloudRooms, insertHotels, insertLegacyRooms } from '../seed.js';
 import { AuditLedger, type LedgerCounts } from './audit-ledger.js';
 import { FaultWorkload } from './workload.js';
 
+const harnessApplicationName = 'faults-harness';
+const stallMs = 120_000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface RigOptions {
@@ -104,7 +107,8 @@ export class FaultRig {
     await recreateDatabases(this.names, this.log, { benchTables: false });
     // Faults terminate sessions and restart the server: a pool must survive its idle clients dying.
     const pool = (url: string, max: number) => {
-      const created = new pg.Pool({ connectionString: url, max, application_name: 'faults-harness' });
+      // Idle connections are kept: the load goes on writing through them while a source refuses new connections (scenario 5).
+      const created = new pg.Pool({ connectionString: url, max, application_name: harnessApplicationName, idleTimeoutMillis: 0 });
       created.on('error', () => undefined);
       return created;
     };
@@ -266,9 +270,14 @@ export class FaultRig {
   async converge(timeoutMs: number, progress: (counts: LedgerCounts) => void): Promise<{ counts: LedgerCounts; converged: boolean }> {
     const deadline = Date.now() + timeoutMs;
     let lastReport = 0;
+    let lastApplied = -1;
+    let lastProgress = Date.now();
     for (;;) {
       const counts = await this.counts();
       if (counts.missing === 0) return { counts, converged: true };
+      if (counts.applied !== lastApplied) [lastApplied, lastProgress] = [counts.applied, Date.now()];
+      // Stuck (nothing applied for two minutes): no point waiting out the timeout either.
+      if (Date.now() - lastProgress > stallMs) return { counts, converged: false };
       // Nothing applies without a worker: no point waiting out the timeout.
       if (Date.now() > deadline || !this.children.some((child) => child.name.startsWith('worker') && child.running)) return { counts, converged: false };
       if (Date.now() - lastReport > 5_000) {
@@ -301,9 +310,12 @@ export class FaultRig {
     return { sent: row?.sent ?? 0, resolved: row?.resolved ?? 0, sources: row?.sources ?? [] };
   }
 
-  /** Terminates every session on one of this rig's databases (walsenders included) but the caller's. */
+  /**
+   * Terminates the pipeline's sessions on one of this rig's databases (walsenders included);
+   * the harness's own are spared, so a source cut off from the pipeline still takes writes.
+   */
   async terminateSessions(database: 'legacy' | 'cloud' | 'unified'): Promise<void> {
-    await this.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [this.names[database]]);
+    await this.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name <> $2', [this.names[database], harnessApplicationName]);
   }
 
   /** Stops everything this rig started and drops its databases. */

@@ -122,7 +122,7 @@ async function unifiedReadOnly(rig: FaultRig, seconds: number, say: (message: st
 
 async function sourceUnreachable(rig: FaultRig, source: SourceName, seconds: number, say: (message: string) => void): Promise<number> {
   const database = rig.names[source];
-  say(`${source} source unreachable for ${seconds}s (ALLOW_CONNECTIONS false, sessions terminated)`);
+  say(`${source} source unreachable for ${seconds}s (ALLOW_CONNECTIONS false, the pipeline's sessions terminated; the load keeps writing through its open connections)`);
   let maxRetained = 0;
   await rig.admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
   try {
