@@ -188,7 +188,7 @@ const RESTART_BACKOFF_MS = 2_000;
  * kill -9) it is started again on the same SQLite file and ports, so the worker and
  * connectors, which reconnect by themselves, carry on. Returns the stop function.
  */
-function superviseDevServer(first: TemporalServerHandle, restart: () => Promise<TemporalServerHandle>, log: Log): () => Promise<void> {
+export function superviseDevServer(first: TemporalServerHandle, restart: () => Promise<TemporalServerHandle>, log: Log): () => Promise<void> {
   let current = first;
   let stopping = false;
   const watch = (server: TemporalServerHandle): void => {
