@@ -12,9 +12,12 @@ export const benchDatabaseNames = {
 } as const;
 export type BenchDatabase = keyof typeof benchDatabaseNames;
 
-export function databaseUrl(database: BenchDatabase): string {
+export type DatabaseNames = Readonly<Record<BenchDatabase, string>>;
+
+/** A database on the bench's server: the bench's own by default, or another harness's (bench/faults names one set per scenario). */
+export function databaseUrl(database: BenchDatabase, names: DatabaseNames = benchDatabaseNames): string {
   const url = new URL(serverUrl);
-  url.pathname = `/${benchDatabaseNames[database]}`;
+  url.pathname = `/${names[database]}`;
   return url.toString();
 }
 

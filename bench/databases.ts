@@ -6,7 +6,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { dropDatabase, ensureDatabase, ensureLogicalReplication, ensurePostgresRunning } from '../src/setup/postgres.js';
 import { ensureSourceCdcRole, ensureUnifiedPipelineRole } from '../src/setup/roles.js';
 import { ensureSourceSchema } from '../src/setup/source-schemas.js';
-import { adminUrl, benchDatabaseNames, databaseUrl } from './config.js';
+import { adminUrl, benchDatabaseNames, databaseUrl as databaseUrlOn, type DatabaseNames } from './config.js';
 
 /**
  * Bench-only additions to the unified database: the naive baseline's table, and a
@@ -63,14 +63,24 @@ CREATE TRIGGER bench_note_applied AFTER INSERT OR UPDATE ON baseline_rooms
 const quiet = () => undefined;
 
 export async function dropBenchDatabases(): Promise<void> {
-  for (const name of Object.values(benchDatabaseNames)) await dropDatabase(adminUrl(), name);
+  await dropDatabases(benchDatabaseNames);
+}
+
+export async function dropDatabases(names: DatabaseNames): Promise<void> {
+  for (const name of Object.values(names)) await dropDatabase(adminUrl(), name);
 }
 
 /** Drops and recreates the three bench databases: contract DDL, unified migrations, CDC set-up, bench tables. */
 export async function recreateBenchDatabases(log: (message: string) => void): Promise<void> {
+  await recreateDatabases(benchDatabaseNames, log, { benchTables: true });
+}
+
+/** Drops and recreates three databases as the pipeline needs them; the bench's latency tables only where asked for. */
+export async function recreateDatabases(names: DatabaseNames, log: (message: string) => void, options: { readonly benchTables: boolean }): Promise<void> {
+  const databaseUrl = (database: 'legacy' | 'cloud' | 'unified') => databaseUrlOn(database, names);
   await ensurePostgresRunning(adminUrl(), log);
   await ensureLogicalReplication(adminUrl(), log);
-  await dropBenchDatabases();
+  await dropDatabases(names);
   for (const database of ['legacy', 'cloud', 'unified'] as const) await ensureDatabase(adminUrl(), databaseUrl(database), quiet);
   for (const source of ['legacy', 'cloud'] as const) {
     const pool = createPool(databaseUrl(source), { maxConnections: 1 });
@@ -87,12 +97,14 @@ export async function recreateBenchDatabases(log: (message: string) => void): Pr
   } finally {
     await unified.destroy();
   }
-  const client = new pg.Client({ connectionString: databaseUrl('unified') });
-  await client.connect();
-  try {
-    await client.query(benchSchema);
-  } finally {
-    await client.end();
+  if (options.benchTables) {
+    const client = new pg.Client({ connectionString: databaseUrl('unified') });
+    await client.connect();
+    try {
+      await client.query(benchSchema);
+    } finally {
+      await client.end();
+    }
   }
   // The worker and connectors run as the pipeline's roles, as `npm start` does: grants after the bench's own tables too.
   await ensureUnifiedPipelineRole(databaseUrl('unified'), quiet);

@@ -29,6 +29,8 @@ export interface GeneratorLimits {
   readonly seconds: number;
   /** Stop after this many writes (the memory phase); the duration still bounds the run. */
   readonly maxWrites?: number;
+  /** Checked before each write: true ends the run early (bench/faults runs load until its scenario is done). */
+  readonly stopped?: () => boolean;
 }
 
 const roomSpacingMs = 2;
@@ -60,7 +62,7 @@ export class LoadGenerator {
     let issued = 0;
     let maxBehind = 0;
     const counts = { committed: 0, failed: 0 };
-    for (let now = performance.now(); now < deadline && issued < maxWrites; now = performance.now()) {
+    for (let now = performance.now(); now < deadline && issued < maxWrites && limits.stopped?.() !== true; now = performance.now()) {
       const due = Math.min(maxWrites, Math.floor(((now - started) / 1000) * limits.rate));
       while (issued < due && this.inFlight < this.maxInFlight) {
         const write = plan(now);

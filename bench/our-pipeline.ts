@@ -6,7 +6,7 @@ import type { SourceName } from '../src/domain/room.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
 import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } from '../src/setup/temporal.js';
 import { ChildService } from './children.js';
-import { benchDataDir, databaseUrl, namespace, taskQueue } from './config.js';
+import { benchDatabaseNames, benchDataDir, databaseUrl, namespace, taskQueue, type DatabaseNames } from './config.js';
 import { freePort } from './ports.js';
 
 export interface OurPipelineOptions {
@@ -22,7 +22,8 @@ export interface OurPipelineOptions {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive: () => string | null): Promise<void> {
+/** Polls until the probe holds; fails early when alive() names a process that died. */
+export async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive: () => string | null): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = alive();
@@ -31,6 +32,21 @@ async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<b
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
     await sleep(250);
   }
+}
+
+/** The environment the CLI reads (src/config/env.ts) for a worker or connector on these databases and this Temporal server. */
+export function pipelineEnv(names: DatabaseNames, temporalAddress: string): Record<string, string> {
+  return {
+    LEGACY_DATABASE_URL: databaseUrl('legacy', names),
+    CLOUD_DATABASE_URL: databaseUrl('cloud', names),
+    UNIFIED_DATABASE_URL: databaseUrl('unified', names),
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_NAMESPACE: namespace,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    // The worker's metrics endpoint would collide with a running `npm start`.
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+  };
 }
 
 /**
@@ -61,17 +77,7 @@ export class OurPipeline {
   }
 
   private env(): Record<string, string> {
-    const env: Record<string, string> = {
-      LEGACY_DATABASE_URL: databaseUrl('legacy'),
-      CLOUD_DATABASE_URL: databaseUrl('cloud'),
-      UNIFIED_DATABASE_URL: databaseUrl('unified'),
-      TEMPORAL_ADDRESS: this.address,
-      TEMPORAL_NAMESPACE: namespace,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      // The worker's metrics endpoint would collide with a running `npm start`.
-      METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-    };
+    const env = pipelineEnv(benchDatabaseNames, this.address);
     if (this.options.connectorMaxInFlight !== null) env['CONNECTOR_MAX_IN_FLIGHT'] = String(this.options.connectorMaxInFlight);
     env['CONNECTOR_DELIVERY'] = this.options.delivery;
     if (this.options.workerCache !== null) env['WORKER_MAX_CACHED_WORKFLOWS'] = String(this.options.workerCache);

@@ -3,7 +3,7 @@ import { roomTypes, type BenchRoom, type Catalog, type RoomValues } from './cata
 import type { Rng } from './rng.js';
 import { majorRate } from './seed.js';
 
-type Field = 'rate' | 'availability' | 'status' | 'room_type';
+export type Field = 'rate' | 'availability' | 'status' | 'room_type';
 
 /** One source write the generator will run as a single autocommit statement. */
 export interface PlannedWrite {
@@ -28,7 +28,7 @@ export const stampColumn = `(extract(epoch FROM now()) * 1000000)::bigint::text 
 const legacyColumns: Record<Field, string> = { rate: 'rate_amt', availability: 'allot_qty', status: 'stat_cd', room_type: 'rm_typ_cd' };
 const cloudColumns: Record<Field, string> = { rate: 'nightly_rate', availability: 'available_count', status: 'is_active', room_type: 'room_type' };
 
-function updateQuery(source: SourceName, field: Field, room: BenchRoom, value: number | boolean): PlannedWrite['query'] {
+export function updateQuery(source: SourceName, field: Field, room: BenchRoom, value: number | boolean): PlannedWrite['query'] {
   if (source === 'legacy') {
     const sqlValue = field === 'status' ? (value ? 'A' : 'X') : field === 'room_type' ? roomTypes[Number(value)]?.legacy : value;
     return {

@@ -2,7 +2,7 @@ import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { SourceChange } from '../mapping/change.js';
 import type { Logger } from '../observability/logger.js';
 import { roomWorkflowId } from '../routing/room-routing.js';
-import { deliverChangesUpdate, sourceChangesSignal } from '../workflows/messages.js';
+import { deliverChangesUpdate, roomWorkflowTaskTimeout, sourceChangesSignal } from '../workflows/messages.js';
 import { roomWorkflow } from '../workflows/room.js';
 import { roomSearchAttributes } from '../workflows/search-attributes.js';
 import type { RoomSignal } from './row-event.js';
@@ -33,6 +33,7 @@ export function temporalDelivery(client: Client, taskQueue: string, ledger: Unap
       taskQueue,
       args: [{ room }] as [{ room: typeof room }],
       typedSearchAttributes: roomSearchAttributes(room),
+      workflowTaskTimeout: roomWorkflowTaskTimeout,
     };
     if (mode === 'update') {
       // The alternative measured in docs/capacity.md: confirmed once the workflow took it.

@@ -17,6 +17,10 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   // An idle connection dropped by the server (restart, failover) must not crash the process;
   // the pool replaces it and the next query reports any lasting problem.
   pool.on('error', () => undefined);
+  // A connection the server ends while checked out (pg_terminate_backend, a crash restart between two
+  // statements of a transaction) emits 'error' on its client, which the pool does not listen to then:
+  // unheard, it would end the process. The caller's next query fails and the pool discards the client.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -24,6 +24,8 @@ const STOP_GRACE_MS = 10_000;
 export interface TemporalServerHandle {
   stop: () => Promise<void>;
   pid: number | undefined;
+  /** Resolves once the process has exited, however it ended: how (exit code or signal). */
+  exited: Promise<string>;
 }
 
 export function temporalCliPath(projectRoot: string): string {
@@ -110,9 +112,10 @@ export async function startTemporalDevServer(opts: {
   } finally {
     closeSync(fd); // the child has its own copy
   }
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
+  const exited = new Promise<string>((resolve) => {
+    const how = () => (child.signalCode !== null ? `signal ${child.signalCode}` : `exit code ${child.exitCode ?? '?'}`);
+    if (child.exitCode !== null || child.signalCode !== null) resolve(how());
+    else child.once('exit', () => resolve(how()));
   });
   let spawnError: Error | undefined;
   child.once('error', (e) => (spawnError = e));
@@ -144,7 +147,7 @@ export async function startTemporalDevServer(opts: {
     );
   }
   opts.log(`Temporal dev server ready at ${host}:${port} (pid ${child.pid ?? '?'})`);
-  return { stop, pid: child.pid };
+  return { stop, pid: child.pid, exited };
 }
 
 export async function ensureTemporalServer(opts: {
@@ -158,16 +161,17 @@ export async function ensureTemporalServer(opts: {
     return { started: false, stop: async () => undefined };
   }
   const cliPath = await ensureTemporalCli(opts.projectRoot, opts.log);
+  const serverOptions = {
+    cliPath,
+    dataDir: join(opts.projectRoot, '.data', 'temporal'),
+    address: opts.address,
+    uiPort: 8233,
+    namespace: opts.namespace,
+    log: opts.log,
+  };
   try {
-    const server = await startTemporalDevServer({
-      cliPath,
-      dataDir: join(opts.projectRoot, '.data', 'temporal'),
-      address: opts.address,
-      uiPort: 8233,
-      namespace: opts.namespace,
-      log: opts.log,
-    });
-    return { started: true, stop: server.stop };
+    const server = await startTemporalDevServer(serverOptions);
+    return { started: true, stop: superviseDevServer(server, () => startTemporalDevServer(serverOptions), opts.log) };
   } catch (e) {
     // A concurrent caller may have won the race for the port; its server is fine to use.
     if (await isTemporalReachable(opts.address)) {
@@ -175,6 +179,39 @@ export async function ensureTemporalServer(opts: {
     }
     throw e;
   }
+}
+
+const RESTART_BACKOFF_MS = 2_000;
+
+/**
+ * A dev server we started is ours to keep up: when it exits unexpectedly (a crash, a
+ * kill -9) it is started again on the same SQLite file and ports, so the worker and
+ * connectors, which reconnect by themselves, carry on. Returns the stop function.
+ */
+export function superviseDevServer(first: TemporalServerHandle, restart: () => Promise<TemporalServerHandle>, log: Log): () => Promise<void> {
+  let current = first;
+  let stopping = false;
+  const watch = (server: TemporalServerHandle): void => {
+    void server.exited.then(async (how) => {
+      while (!stopping) {
+        log(`Temporal dev server exited unexpectedly (${how}); starting it again on the same data and ports`);
+        try {
+          current = await restart();
+          if (stopping) await current.stop();
+          else watch(current);
+          return;
+        } catch (e) {
+          log(`restarting the Temporal dev server failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+          await sleep(RESTART_BACKOFF_MS);
+        }
+      }
+    });
+  };
+  watch(first);
+  return async () => {
+    stopping = true;
+    await current.stop();
+  };
 }
 
 // ---------------------------------------------------------------- helpers

@@ -13,6 +13,13 @@ import type { SourceReading } from '../activities/monitoring.js';
  * change starts the workflow. Several changes of one room that arrive within the
  * connector's send interval travel in one signal. Durable once the server has answered.
  */
+/**
+ * A room workflow's task timeout, set when it starts: a worker killed in the middle of a task
+ * (its apply runs as a local activity inside the task) hands the room to another worker after
+ * this, not Temporal's default 10 s. A longer apply is kept alive by the SDK's task heartbeats.
+ */
+export const roomWorkflowTaskTimeout = '3 seconds';
+
 export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
 
 /** `room-sync dead-letters retry`: a room's dead-lettered changes, delivered again after a fix. */

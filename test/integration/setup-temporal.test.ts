@@ -11,6 +11,7 @@ import {
   ensureTemporalCli,
   isTemporalReachable,
   startTemporalDevServer,
+  superviseDevServer,
   temporalCliPath,
 } from '../../src/setup/temporal.js';
 
@@ -48,5 +49,56 @@ test('dev server starts, serves default + extra namespace, and stops', { timeout
   }
   assert.equal(await isTemporalReachable(address), false);
   await server.stop(); // idempotent
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+test('a supervised dev server killed with SIGKILL is started again on the same data and port', { timeout: 180_000 }, async () => {
+  const cliPath = await ensureTemporalCli(projectRoot, (m) => console.log(m));
+  const port = 19_300 + Math.floor(Math.random() * 2_000);
+  const address = `127.0.0.1:${port}`;
+  assert.equal(await isTemporalReachable(address), false, `port ${port} already in use`);
+  const dataDir = await mkdtemp(join(tmpdir(), 'rs-temporal-'));
+  const options = { cliPath, dataDir, address, uiPort: port + 1_000, namespace: 'default', log: () => undefined };
+  const first = await startTemporalDevServer(options);
+  const lines: string[] = [];
+  const stop = superviseDevServer(first, () => startTemporalDevServer(options), (line) => lines.push(line));
+  try {
+    // A workflow id that only the first server's SQLite file knows: found again, the restart kept the data.
+    const conn = await Connection.connect({ address });
+    const workflowId = `supervised-${port}`;
+    try {
+      await conn.workflowService.startWorkflowExecution({
+        namespace: 'default',
+        workflowId,
+        workflowType: { name: 'nothing' },
+        taskQueue: { name: 'nobody-polls' },
+        requestId: workflowId,
+      });
+    } finally {
+      await conn.close();
+    }
+    process.kill(first.pid ?? 0, 'SIGKILL');
+    await first.exited;
+    const deadline = Date.now() + 90_000;
+    let described = false;
+    while (!described && Date.now() < deadline) {
+      try {
+        const again = await Connection.connect({ address, connectTimeout: '2s' });
+        try {
+          const execution = await again.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId } });
+          described = execution.workflowExecutionInfo?.execution?.workflowId === workflowId;
+        } finally {
+          await again.close();
+        }
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    assert.ok(described, 'the restarted server answers with the first one\'s data');
+    assert.ok(lines.some((line) => line.includes('exited unexpectedly (signal SIGKILL)')), lines.join('\n'));
+  } finally {
+    await stop();
+  }
+  assert.equal(await isTemporalReachable(address), false, 'stop() ends the restarted server too');
   await rm(dataDir, { recursive: true, force: true });
 });

@@ -1,0 +1,333 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import pg from 'pg';
+import type { SourceName } from '../../src/domain/room.js';
+import { describeSource } from '../../src/cdc/source-descriptor.js';
+import { projectRoot } from '../../src/setup/source-schemas.js';
+import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } from '../../src/setup/temporal.js';
+import { AlertReceiver } from '../../test/support/alert-receiver.js';
+import { addRooms, buildCatalog, type Catalog } from '../catalog.js';
+import { ChildService } from '../children.js';
+import { adminUrl, databaseUrl, namespace, taskQueue, type DatabaseNames } from '../config.js';
+import { dropDatabases, recreateDatabases } from '../databases.js';
+import { LoadGenerator, type GeneratorRun } from '../load-generator.js';
+import { pipelineEnv, waitUntil } from '../our-pipeline.js';
+import { freePort } from '../ports.js';
+import { Rng } from '../rng.js';
+import { insertCloudRooms, insertHotels, insertLegacyRooms } from '../seed.js';
+import { AuditLedger, type LedgerCounts } from './audit-ledger.js';
+import { FaultWorkload } from './workload.js';
+
+const harnessApplicationName = 'faults-harness';
+const stallMs = 120_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface RigOptions {
+  /** Names this run's databases and data directory apart from any other harness run (the script's and the test's). */
+  readonly prefix: string;
+  readonly scenario: number;
+  readonly hotels: number;
+  readonly rooms: number;
+  readonly rate: number;
+  readonly seed: number;
+  readonly log: (message: string) => void;
+}
+
+export interface PageCounts {
+  readonly sent: number;
+  readonly resolved: number;
+  /** The sources that were paged for, e.g. ['legacy']. */
+  readonly sources: readonly string[];
+}
+
+/** Every child a rig ever spawned, so that whatever ends the harness, none outlives it. */
+const spawned = new Set<number>();
+process.on('exit', () => {
+  for (const pid of spawned) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/**
+ * One scenario's world: three fresh databases, a Temporal dev server of its own (own
+ * ports, own SQLite file), the pipeline as separate processes (`room-sync worker`,
+ * `room-sync connector --source …`), an alert receiver, and the fault load.
+ */
+export class FaultRig {
+  readonly names: DatabaseNames;
+  readonly dataDir: string;
+  readonly catalog: Catalog;
+  readonly workload: FaultWorkload;
+  readonly alerts = new AlertReceiver();
+  admin!: pg.Pool;
+  unified!: pg.Pool;
+  ledger!: AuditLedger;
+  address = '';
+  private uiPort = 0;
+  private temporal: TemporalServerHandle | null = null;
+  private readonly children: ChildService[] = [];
+  private sources: Record<SourceName, pg.Pool> | null = null;
+  private loadRun: Promise<GeneratorRun> | null = null;
+  private loadStopping = false;
+  private generator: LoadGenerator | null = null;
+  private alertsStarted = false;
+  private readonly killed = new Set<ChildService>();
+
+  constructor(readonly options: RigOptions) {
+    const base = `rs_faults_${options.prefix}_s${options.scenario}`;
+    this.names = { legacy: `${base}_legacy`, cloud: `${base}_cloud`, unified: `${base}_unified` };
+    this.dataDir = join(projectRoot, '.data', 'faults', `${options.prefix}-s${options.scenario}`);
+    this.catalog = buildCatalog(options.hotels);
+    addRooms(this.catalog, options.rooms);
+    this.workload = new FaultWorkload(this.catalog, new Rng(options.seed + options.scenario));
+  }
+
+  get log(): (message: string) => void {
+    return this.options.log;
+  }
+
+  url(database: 'legacy' | 'cloud' | 'unified'): string {
+    return databaseUrl(database, this.names);
+  }
+
+  slotName(source: SourceName): string {
+    return describeSource(source, this.url(source)).slotName;
+  }
+
+  /** Fresh databases with the seeded rooms, the alert receiver, and Temporal. */
+  async setUp(): Promise<void> {
+    await rm(this.dataDir, { recursive: true, force: true });
+    await mkdir(this.dataDir, { recursive: true });
+    await recreateDatabases(this.names, this.log, { benchTables: false });
+    // Faults terminate sessions and restart the server: a pool must survive its idle clients dying.
+    const pool = (url: string, max: number) => {
+      // Idle connections are kept: the load goes on writing through them while a source refuses new connections (scenario 5).
+      const created = new pg.Pool({ connectionString: url, max, application_name: harnessApplicationName, idleTimeoutMillis: 0 });
+      created.on('error', () => undefined);
+      return created;
+    };
+    this.admin = pool(adminUrl(), 2);
+    this.unified = pool(this.url('unified'), 2);
+    this.sources = { legacy: pool(this.url('legacy'), 4), cloud: pool(this.url('cloud'), 4) };
+    this.ledger = new AuditLedger(this.unified);
+    await insertHotels(this.sources.legacy, this.sources.cloud, this.catalog.hotels);
+    await insertLegacyRooms(this.sources.legacy, this.catalog.rooms);
+    await insertCloudRooms(this.sources.cloud, this.catalog.rooms);
+    await this.alerts.start();
+    this.alertsStarted = true;
+    this.uiPort = await freePort();
+    this.address = `127.0.0.1:${await freePort()}`;
+    await this.startTemporal();
+  }
+
+  /** Starts Temporal on this rig's SQLite file and ports; a restart keeps both (the ports may take a moment to free). */
+  async startTemporal(): Promise<void> {
+    const cliPath = await ensureTemporalCli(projectRoot, this.log);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.temporal = await startTemporalDevServer({ cliPath, dataDir: this.dataDir, address: this.address, uiPort: this.uiPort, namespace, log: () => undefined });
+        break;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(1_000);
+      }
+    }
+    if (this.temporal.pid !== undefined) spawned.add(this.temporal.pid);
+  }
+
+  killTemporal(): void {
+    if (this.temporal?.pid !== undefined) process.kill(this.temporal.pid, 'SIGKILL');
+    this.temporal = null;
+  }
+
+  private env(): Record<string, string> {
+    return { ...pipelineEnv(this.names, this.address), ALERT_WEBHOOK_URLS: this.alerts.url('/webhook') };
+  }
+
+  private spawn(name: string, args: readonly string[]): ChildService {
+    const child = ChildService.start(name, ['src/cli/main.ts', ...args], this.env(), join(this.dataDir, `${name.replace(/\s+/g, '-')}.log`));
+    spawned.add(child.pid);
+    this.children.push(child);
+    return child;
+  }
+
+  /** A `room-sync worker`, once it polls the task queue (with another worker already polling, once its log shows it running). */
+  async startWorker(name = 'worker'): Promise<ChildService> {
+    const before = await this.pollerIdentities();
+    const worker = this.spawn(name, ['worker']);
+    await waitUntil(`${name} to poll ${taskQueue}`, 180_000, async () => {
+      const now = await this.pollerIdentities();
+      return [...now].some((identity) => identity.startsWith(`${worker.pid}@`) || !before.has(identity));
+    }, () => (worker.running ? null : `${name} exited (see ${worker.logPath})`));
+    return worker;
+  }
+
+  private async pollerIdentities(): Promise<Set<string>> {
+    const connection = await Connection.connect({ address: this.address, connectTimeout: '5s' });
+    try {
+      const response = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
+      return new Set((response.pollers ?? []).map((poller) => poller.identity ?? ''));
+    } finally {
+      await connection.close();
+    }
+  }
+
+  startConnector(source: SourceName, name = `connector-${source}`): ChildService {
+    return this.spawn(name, ['connector', '--source', source]);
+  }
+
+  /** Every child spawned so far, the dead included. */
+  get processes(): readonly ChildService[] {
+    return this.children;
+  }
+
+  /** Processes that ended though no fault killed them: a fault must not take down what it did not aim at. */
+  unexpectedExits(): string[] {
+    return this.children.filter((child) => !child.running && !this.killed.has(child)).map((child) => `${child.name} exited by itself (see ${child.logPath})`);
+  }
+
+  /** Writes whose statement failed (or, while the load runs, is still in flight). */
+  get failedWrites(): number {
+    return this.workload.attempts.length - this.workload.committed;
+  }
+
+  async cloudDelete(cloudId: string): Promise<void> {
+    await this.sources?.cloud.query('DELETE FROM room_inventory WHERE id = $1', [cloudId]);
+  }
+
+  /** Until the unified side holds no cloud row for the room (it left cloud); false on timeout. */
+  async waitForLeft(hotelCode: string, roomCode: string, timeoutMs: number): Promise<boolean> {
+    return waitUntil(`${hotelCode}/${roomCode} marked as left cloud`, timeoutMs, async () => {
+      const { rows } = await this.unified.query<{ cloud: unknown }>('SELECT cloud FROM room_sources WHERE hotel_code = $1 AND room_code = $2', [hotelCode, roomCode]);
+      return rows[0] !== undefined && rows[0].cloud === null;
+    }, () => null).then(() => true, () => false);
+  }
+
+  /** kill -9, and wait until the process is gone. */
+  async kill(child: ChildService): Promise<void> {
+    this.killed.add(child);
+    process.kill(child.pid, 'SIGKILL');
+    await child.exited;
+  }
+
+  /** The slot's walsender is attached: a connector is streaming from it. */
+  async waitForStreaming(source: SourceName, timeoutMs = 120_000): Promise<void> {
+    await waitUntil(`the ${source} connector streaming`, timeoutMs, async () => {
+      const { rows } = await this.admin.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [this.slotName(source)]);
+      return rows[0]?.active === true;
+    }, () => null);
+  }
+
+  /** One worker and both connectors, the snapshots delivered. */
+  async startPipeline(): Promise<void> {
+    await this.startWorker();
+    for (const source of ['legacy', 'cloud'] as const) this.startConnector(source);
+    await waitUntil('both snapshots delivered', 300_000, async () => {
+      const { rows } = await this.unified.query<{ snapshots: number }>(`SELECT count(*)::int AS snapshots FROM cdc_cursors WHERE snapshot_completed_at IS NOT NULL`);
+      return rows[0]?.snapshots === 2;
+    }, () => {
+      const dead = this.children.find((child) => !child.running);
+      return dead ? `${dead.name} exited (see ${dead.logPath})` : null;
+    });
+    await this.waitForStreaming('legacy');
+    await this.waitForStreaming('cloud');
+  }
+
+  startLoad(rate = this.options.rate): void {
+    if (!this.sources) throw new Error('rig not set up');
+    this.loadStopping = false;
+    this.generator = new LoadGenerator(this.sources, 8, this.workload.onChange);
+    this.loadRun = this.generator.run((now) => this.workload.plan(now), { rate, seconds: 24 * 3_600, stopped: () => this.loadStopping });
+  }
+
+  async stopLoad(): Promise<GeneratorRun | null> {
+    this.loadStopping = true;
+    const run = await this.loadRun;
+    this.loadRun = null;
+    return run;
+  }
+
+  /** Audit rows read so far against the attempts; a failed read (a fault in progress) keeps the previous rows. */
+  async counts(): Promise<LedgerCounts> {
+    await this.ledger.poll().catch(() => undefined);
+    return this.ledger.counts(this.workload.attempts);
+  }
+
+  /** The counts from a fresh read of every audit row: what the row reports, whatever the incremental reads saw. */
+  async finalCounts(): Promise<LedgerCounts> {
+    const ledger = new AuditLedger(this.unified);
+    await ledger.poll();
+    return ledger.counts(this.workload.attempts);
+  }
+
+  /** Until every committed change has its audit row, or the timeout; the last counts either way. */
+  async converge(timeoutMs: number, progress: (counts: LedgerCounts) => void): Promise<{ counts: LedgerCounts; converged: boolean }> {
+    const deadline = Date.now() + timeoutMs;
+    let lastReport = 0;
+    let lastApplied = -1;
+    let lastProgress = Date.now();
+    for (;;) {
+      const counts = await this.counts();
+      if (counts.missing === 0) return { counts, converged: true };
+      if (counts.applied !== lastApplied) [lastApplied, lastProgress] = [counts.applied, Date.now()];
+      // Stuck (nothing applied for two minutes): no point waiting out the timeout either.
+      if (Date.now() - lastProgress > stallMs) return { counts, converged: false };
+      // Nothing applies without a worker: no point waiting out the timeout.
+      if (Date.now() > deadline || !this.children.some((child) => child.name.startsWith('worker') && child.running)) return { counts, converged: false };
+      if (Date.now() - lastReport > 5_000) {
+        lastReport = Date.now();
+        progress(counts);
+      }
+      await sleep(1_000);
+    }
+  }
+
+  /** Seconds from `sinceMs` until the changes committed before it were all audited; polls until then (bounded). */
+  async currentAgain(sinceMs: number, timeoutMs = 600_000): Promise<number | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.ledger.poll().catch(() => undefined);
+      const seconds = this.ledger.currentAgainS(this.workload.attempts, sinceMs * 1_000);
+      if (seconds !== null || Date.now() > deadline) return seconds;
+      await sleep(250);
+    }
+  }
+
+  async pages(): Promise<PageCounts> {
+    const { rows } = await this.unified.query<{ sent: number; resolved: number; sources: string[] | null }>(
+      `SELECT count(*) FILTER (WHERE paged_at IS NOT NULL)::int AS sent,
+              count(*) FILTER (WHERE paged_at IS NOT NULL AND resolved_at IS NOT NULL)::int AS resolved,
+              array_agg(DISTINCT coalesce(source, subject)) FILTER (WHERE paged_at IS NOT NULL) AS sources
+         FROM alerts`,
+    );
+    const row = rows[0];
+    return { sent: row?.sent ?? 0, resolved: row?.resolved ?? 0, sources: row?.sources ?? [] };
+  }
+
+  /**
+   * Terminates the pipeline's sessions on one of this rig's databases (walsenders included);
+   * the harness's own are spared, so a source cut off from the pipeline still takes writes.
+   */
+  async terminateSessions(database: 'legacy' | 'cloud' | 'unified'): Promise<void> {
+    await this.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name <> $2', [this.names[database], harnessApplicationName]);
+  }
+
+  /** Stops everything this rig started and drops its databases. */
+  async tearDown(keepDatabases = false): Promise<void> {
+    this.loadStopping = true;
+    await this.loadRun?.catch(() => null);
+    for (const child of this.children.filter((candidate) => candidate.name.startsWith('connector'))) await child.stop(10_000);
+    for (const child of this.children) await child.stop(10_000);
+    await this.temporal?.stop();
+    this.temporal = null;
+    if (this.alertsStarted) await this.alerts.stop();
+    await Promise.all([this.sources?.legacy.end(), this.sources?.cloud.end(), this.unified?.end(), this.admin?.end()]);
+    if (!keepDatabases) await dropDatabases(this.names).catch((error: unknown) => this.log(`could not drop ${Object.values(this.names).join(', ')}: ${String(error)}`));
+  }
+}
