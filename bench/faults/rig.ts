@@ -201,11 +201,15 @@ export class FaultRig {
     await this.sources?.cloud.query('DELETE FROM room_inventory WHERE id = $1', [cloudId]);
   }
 
-  /** Until the unified side holds no cloud row for the room (it left cloud); false on timeout. */
+  /** Until the unified side holds no cloud values for the room (it left cloud); false on timeout. */
   async waitForLeft(hotelCode: string, roomCode: string, timeoutMs: number): Promise<boolean> {
     return waitUntil(`${hotelCode}/${roomCode} marked as left cloud`, timeoutMs, async () => {
-      const { rows } = await this.unified.query<{ cloud: unknown }>('SELECT cloud FROM room_sources WHERE hotel_code = $1 AND room_code = $2', [hotelCode, roomCode]);
-      return rows[0] !== undefined && rows[0].cloud === null;
+      // A source a room left is stored with its position and no values (src/db/room-repository.ts).
+      const { rows } = await this.unified.query<{ values_kind: string | null }>(
+        "SELECT jsonb_typeof(cloud -> 'values') AS values_kind FROM room_sources WHERE hotel_code = $1 AND room_code = $2",
+        [hotelCode, roomCode],
+      );
+      return rows[0] !== undefined && rows[0].values_kind !== 'object';
     }, () => null).then(() => true, () => false);
   }
 
