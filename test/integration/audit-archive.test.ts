@@ -6,7 +6,6 @@
 // named → a re-run that changes nothing → the pipeline's role still only SELECT/INSERT; and a
 // row for a month without a partition landing in DEFAULT, which archive then refuses.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { migrateTo, migrateToLatest } from '../../src/db/migrate.js';
 import type { UnifiedDatabase } from '../../src/db/schema.js';
 import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
 import { ensureUnifiedPipelineRole } from '../../src/setup/roles.js';
-import { projectRoot } from '../../src/setup/source-schemas.js';
+import { cliEnvironment, runRoomSync, type CliRun } from '../support/cli.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 import { insertCloudProperty, insertCloudRoom, insertLegacyProperty, insertLegacyRoom } from '../support/workload.js';
 
@@ -50,37 +49,9 @@ const current = monthFromNow(0);
 const [september, october, boundary, stranded, ancient] = [monthFromNow(-3), monthFromNow(-2), monthFromNow(-1), monthFromNow(-5), monthFromNow(-100)];
 const at = (month: string, dayTime: string) => `${month}-${dayTime}Z`;
 
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `room-sync ...` as the owner runs it, in a child process on the suite's databases. */
 function roomSync(...args: string[]): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
-      {
-        cwd: projectRoot,
-        env: {
-          ...process.env,
-          UNIFIED_DATABASE_URL: dbs.urls.unified,
-          LEGACY_DATABASE_URL: dbs.urls.legacy,
-          CLOUD_DATABASE_URL: dbs.urls.cloud,
-          POLICY_FILE: join(projectRoot, 'policies/default.yaml'),
-          AUDIT_RETENTION_YEARS: '7',
-          LOG_LEVEL: 'warn',
-        },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runRoomSync(cliEnvironment(dbs, { AUDIT_RETENTION_YEARS: '7' }), args);
 }
 
 /** A conflict as the apply would have audited it in an earlier month. */

@@ -3,7 +3,6 @@
 // (triggers off with session_replication_role = replica): an edited, a removed and a reordered
 // row, a truncated tail; and a unified row edited behind the pipeline's back.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { buildDigest, parseDigest } from '../../src/audit/digest.js';
 import { explainRoom, parseInstant, type RoomExplanation } from '../../src/audit/explain.js';
 import { describeProblem, verifyAuditLog, type VerifyResult } from '../../src/audit/verify.js';
 import type { Policy } from '../../src/policy/schema.js';
-import { projectRoot } from '../../src/setup/source-schemas.js';
+import { cliEnvironment, runRoomSync, type CliRun } from '../support/cli.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 import { insertCloudProperty, insertCloudRoom, insertLegacyProperty, insertLegacyRoom } from '../support/workload.js';
 
@@ -50,35 +49,9 @@ after(async () => {
 
 // ---- helpers ---------------------------------------------------------------------------------------------
 
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `room-sync ...` as ops run it, in a child process on the suite's databases. */
 function roomSync(...args: string[]): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
-      {
-        cwd: projectRoot,
-        env: {
-          ...process.env,
-          UNIFIED_DATABASE_URL: dbs.urls.unified,
-          LEGACY_DATABASE_URL: dbs.urls.legacy,
-          CLOUD_DATABASE_URL: dbs.urls.cloud,
-          POLICY_FILE: join(projectRoot, 'policies/default.yaml'),
-          LOG_LEVEL: 'warn',
-        },
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runRoomSync(cliEnvironment(dbs), args);
 }
 
 async function unifiedRoom(room: string) {

@@ -5,7 +5,7 @@
 // field; a worker stopped half-way through a re-resolution still ends with every affected
 // room re-resolved, once.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import { auditValue, readAudit, waitForSettled, type AuditRow } from '../support/assertions.js';
+import { cliEnvironment, runRoomSync, type CliRun } from '../support/cli.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
 import { insertCloudProperty, insertCloudRoom, insertLegacyProperty, insertLegacyRoom } from '../support/workload.js';
 
@@ -67,40 +68,25 @@ after(async () => {
 
 // ---- helpers ---------------------------------------------------------------------------------------------
 
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** The environment `room-sync` runs with: the suite's databases, Temporal and task queue. */
-function cliEnvironment(): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    UNIFIED_DATABASE_URL: dbs.urls.unified,
-    LEGACY_DATABASE_URL: dbs.urls.legacy,
-    CLOUD_DATABASE_URL: dbs.urls.cloud,
+function policyCliEnvironment(): NodeJS.ProcessEnv {
+  return cliEnvironment(dbs, {
     TEMPORAL_ADDRESS: env.address,
     TEMPORAL_NAMESPACE: env.namespace ?? 'default',
     TEMPORAL_TASK_QUEUE: pipeline.taskQueue,
     POLICY_FILE: defaultFile,
     METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
+  });
 }
 
 /** `room-sync ...` as ops run it, in a child process. */
 function roomSync(...args: string[]): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: projectRoot, env: cliEnvironment() }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  return runRoomSync(policyCliEnvironment(), args);
 }
 
 /** A long-running `room-sync` (a worker) in a child process of its own, to be killed. */
 function spawnRoomSync(...args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: projectRoot, env: cliEnvironment(), stdio: 'ignore' });
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: projectRoot, env: policyCliEnvironment(), stdio: 'ignore' });
 }
 
 async function unifiedRows() {
