@@ -45,7 +45,7 @@ export class AppliedFeed {
       `SELECT id::text, target, hotel_code || '/' || room_code || '/' || source AS key,
               (extract(epoch FROM commit_time) * 1000000)::bigint::text AS commit_us,
               (extract(epoch FROM applied_at) * 1000000)::bigint::text AS applied_us
-         FROM bench_applied WHERE id > $1 ORDER BY id LIMIT 200000`,
+         FROM bench_applied WHERE id > $1 ORDER BY bench_applied.id LIMIT 200000`, // the bigint, not the text column above
       [low],
     );
     let delivered = 0;

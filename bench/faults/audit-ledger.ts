@@ -61,10 +61,11 @@ export class AuditLedger {
 
   private async readNewRows(): Promise<void> {
     for (;;) {
+      // ORDER BY the table's bigint id: a bare `id` would sort the select list's text column ("10" < "9").
       const { rows } = await this.unified.query<AuditRow & { id: string }>(
         `SELECT id::text, hotel_code, room_code, trigger_source, trigger_position, legacy_value, cloud_value,
                 (extract(epoch FROM resolved_at) * 1000000)::bigint::text AS resolved_us
-           FROM conflict_audit WHERE field = 'availability' AND id > $1 ORDER BY id LIMIT 5000`,
+           FROM conflict_audit WHERE field = 'availability' AND id > $1 ORDER BY conflict_audit.id LIMIT 5000`,
         [Math.max(0, this.lastId - commitOrderSlack)],
       );
       let fresh = 0;
