@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as unifiedSchema from './migrations/2026_11_27_0001_unified_schema.js';
 import * as lagAlerting from './migrations/2026_11_27_0002_lag_alerting.js';
 import * as appliedFreshness from './migrations/2026_12_01_0003_applied_freshness_and_quarantine.js';

@@ -7,9 +7,12 @@ import { capturedTables } from '../cdc/source-descriptor.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The contract's DDL lives beside the project (`../shared/sources`); SOURCE_DDL_DIR overrides. */
+/** The two source systems' tables as they exist today, carried by the project (src/setup/sources). */
+export const bundledSourceDdlDir = join(projectRoot, 'src', 'setup', 'sources');
+
+/** Where the demo and test source DDL is read from; SOURCE_DDL_DIR overrides the bundled copy. */
 export function sourceDdlDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env['SOURCE_DDL_DIR'] ?? join(projectRoot, '..', 'shared', 'sources');
+  return env['SOURCE_DDL_DIR'] ?? bundledSourceDdlDir;
 }
 
 /**

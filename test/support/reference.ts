@@ -1,5 +1,5 @@
 // An independent reference of the contract's mapping and precedence, written from
-// /work/shared/contract.md alone (it does not import src/mapping or src/merge), so the
+// the contract alone (it does not import src/mapping or src/merge), so the
 // integration tests can compute the unified view they expect from the sources' final
 // table contents and compare it with what the pipeline wrote.
 import type { Kysely } from 'kysely';
