@@ -69,8 +69,11 @@ export async function startTemporalDevServer(opts: {
   cliPath: string;
   dataDir: string;
   address: string;
-  uiPort: number;
+  /** The Web UI's port; none when null. */
+  uiPort: number | null;
   namespace: string;
+  /** More namespaces registered at start (with the search attributes), e.g. one per test suite. */
+  extraNamespaces?: readonly string[];
   log: Log;
 }): Promise<TemporalServerHandle> {
   const { host, port } = parseAddress(opts.address);
@@ -81,7 +84,7 @@ export async function startTemporalDevServer(opts: {
     '--db-filename', join(opts.dataDir, 'temporal.sqlite'),
     '--ip', host,
     '--port', String(port),
-    '--ui-port', String(opts.uiPort),
+    ...(opts.uiPort === null ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     // WAL + NORMAL: far fewer fsyncs; the dev store is disposable anyway.
     '--sqlite-pragma', 'journal_mode=WAL',
     '--sqlite-pragma', 'synchronous=NORMAL',
@@ -101,7 +104,9 @@ export async function startTemporalDevServer(opts: {
     '--log-level', 'warn',
   ];
   // "default" always exists; only extra namespaces need registering.
-  if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+  for (const namespace of new Set([opts.namespace, ...(opts.extraNamespaces ?? [])])) {
+    if (namespace !== 'default') args.push('--namespace', namespace);
+  }
 
   // The log is appended across runs; on failure we show only this run's part.
   const logStart = (await stat(logPath).catch(() => undefined))?.size ?? 0;
@@ -128,7 +133,7 @@ export async function startTemporalDevServer(opts: {
     clearTimeout(timer);
   };
 
-  opts.log(`starting Temporal dev server on ${host}:${port} (UI :${opts.uiPort}, log ${logPath})`);
+  opts.log(`starting Temporal dev server on ${host}:${port} (${opts.uiPort === null ? 'no UI' : `UI :${opts.uiPort}`}, log ${logPath})`);
   try {
     await waitUntilReady(opts.address, opts.namespace, () => {
       if (spawnError) return `could not spawn ${opts.cliPath}: ${spawnError.message}`;
