@@ -3,7 +3,8 @@
 // from source with `go install` once and cached under <root>/.tools/bin.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
+import { access, chmod, constants, copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { connect } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -32,16 +33,34 @@ export function temporalCliPath(projectRoot: string): string {
   return join(projectRoot, '.tools', 'bin', 'temporal');
 }
 
+/**
+ * Built binaries kept once per machine (outside any clone), so a fresh clone of the project
+ * copies the CLI instead of building it again; ROOM_SYNC_TOOLS_CACHE overrides the folder.
+ */
+export function machineToolsCache(env: NodeJS.ProcessEnv = process.env): string {
+  return env['ROOM_SYNC_TOOLS_CACHE'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'room-sync', 'bin');
+}
+
 export async function ensureTemporalCli(projectRoot: string, log: Log): Promise<string> {
   const cliPath = temporalCliPath(projectRoot);
   if (await isExecutable(cliPath)) return cliPath;
   await mkdir(dirname(cliPath), { recursive: true });
+  for (const version of temporalCliVersions) {
+    const cached = join(machineToolsCache(), `temporal-${version}`);
+    if (await isExecutable(cached)) {
+      await copyFile(cached, cliPath);
+      await chmod(cliPath, 0o755);
+      log(`Temporal CLI ${version} copied from this machine's build (${cached})`);
+      return cliPath;
+    }
+  }
   let lastError = '';
   for (const version of temporalCliVersions) {
     log(`building Temporal CLI ${version} (first time only, takes a few minutes)...`);
     const result = await goInstall(projectRoot, version, log);
     if (result.ok && (await isExecutable(cliPath))) {
       log(`built Temporal CLI ${version} at ${cliPath}`);
+      await keepForThisMachine(cliPath, `temporal-${version}`, log);
       return cliPath;
     }
     lastError = result.output || `go install exited without producing ${cliPath}`;
@@ -248,6 +267,18 @@ async function waitUntilReady(
     await sleep(250);
   }
   throw new Error(`not ready within ${READY_TIMEOUT_MS / 1000}s (${last})`);
+}
+
+/** Copies a built binary into the machine's cache; a cache that cannot be written only costs the next clone a build. */
+async function keepForThisMachine(binary: string, name: string, log: Log): Promise<void> {
+  const target = join(machineToolsCache(), name);
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    await copyFile(binary, `${target}.partial`);
+    await rename(`${target}.partial`, target);
+  } catch (error) {
+    log(`could not keep ${name} in ${dirname(target)} for other clones: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 async function goInstall(
