@@ -211,6 +211,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
         conflicts,
         fieldHistory,
         chainHeads,
+        latestFields,
         appliedAt: new Date().toISOString(),
         policyVersion: active.policy.policyVersion,
         taken: appliedUpTo(validChanges),
