@@ -27,9 +27,10 @@ const options = new Command('bench:apply-cost')
   .addOption(new Option('--rounds <n>', 'rounds, alternating the databases').default('3'))
   .addOption(new Option('--rooms <n>', 'rooms the applies cycle through').default('200'))
   .addOption(new Option('--rows-per-month <n>', 'audit and field history rows in each past month').default('300'))
+  .addOption(new Option('--variants <list>', 'apply variants timed on every database, alternated: prepared (named prepared statements), plain (unnamed)').default('prepared'))
   .addOption(new Option('--keep', 'leave the scratch databases in place'))
   .parse()
-  .opts<{ layouts: string; applies: string; rounds: string; rooms: string; rowsPerMonth: string; keep?: boolean }>();
+  .opts<{ layouts: string; variants: string; applies: string; rounds: string; rooms: string; rowsPerMonth: string; keep?: boolean }>();
 
 const baseUrl = process.env['UNIFIED_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/unified_inventory';
 const adminUrl = adminUrlFor(baseUrl);
@@ -44,6 +45,10 @@ const applies = Number(options.applies);
 const rounds = Number(options.rounds);
 const roomCount = Number(options.rooms);
 const rowsPerMonth = Number(options.rowsPerMonth);
+const variants = options.variants.split(',').map((variant) => {
+  if (variant !== 'prepared' && variant !== 'plain') throw new Error(`--variants: unknown variant ${variant} (prepared, plain)`);
+  return variant;
+});
 const log = (message: string) => process.stderr.write(`[apply-cost] ${message}\n`);
 
 interface Scratch {
@@ -98,12 +103,12 @@ async function monthPartitions(db: Kysely<UnifiedDatabase>): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-async function prepare({ layout, pastMonths, dropAhead }: (typeof layouts)[number], index: number): Promise<Scratch> {
+async function prepare({ layout, pastMonths, dropAhead }: (typeof layouts)[number], index: number): Promise<Scratch[]> {
   const name = `rs_applycost_${index}_${randomBytes(3).toString('hex')}`;
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
   await ensureDatabase(adminUrl, url.toString(), () => undefined);
-  const db = createUnifiedDb(createPool(url.toString(), { maxConnections: 1, applicationName: 'apply-cost' }));
+  const db = createUnifiedDb(createPool(url.toString(), { maxConnections: 1, applicationName: 'apply-cost-seed' }));
   await migrateToLatest(db);
   if (dropAhead) {
     // One month: the months ahead dropped (empty), the current month and DEFAULT left.
@@ -121,7 +126,12 @@ async function prepare({ layout, pastMonths, dropAhead }: (typeof layouts)[numbe
   for (let room = 0; room < roomCount; room += 1) await apply({ changes: [change('legacy', room, 10_000), change('cloud', room, 12_000)] });
   const label = `${layout}: ${await monthPartitions(db)} partitions`;
   log(`${name}: ${label}, ${roomCount} rooms seeded`);
-  return { label, name, db, apply, cpuMs: 0, wallMs: 0, count: 0 };
+  await db.destroy();
+  // One connection per variant: each backend's CPU is its variant's alone.
+  return variants.map((variant) => {
+    const variantDb = createUnifiedDb(createPool(url.toString(), { maxConnections: 1, applicationName: `apply-cost-${variant}`, preparedStatements: variant === 'prepared' }));
+    return { label: `${label}, ${variant}`, name, db: variantDb, apply: createApplyRoomChanges({ db: variantDb, policy }), cpuMs: 0, wallMs: 0, count: 0 };
+  });
 }
 
 let rate = 20_000;
@@ -142,7 +152,7 @@ async function timedApplies(scratch: Scratch, count: number): Promise<void> {
 
 const scratches: Scratch[] = [];
 try {
-  for (const [index, layout] of layouts.entries()) scratches.push(await prepare(layout, index));
+  for (const [index, layout] of layouts.entries()) scratches.push(...(await prepare(layout, index)));
   for (const scratch of scratches) await timedApplies(scratch, 20);
   for (const scratch of scratches) Object.assign(scratch, { cpuMs: 0, wallMs: 0, count: 0 });
   for (let round = 1; round <= rounds; round += 1) {
@@ -157,9 +167,7 @@ try {
     process.stdout.write(`${scratch.label} | ${scratch.count} | ${cpu.toFixed(2)} | ${(scratch.wallMs / scratch.count).toFixed(2)} | ${ratio.toFixed(2)}\n`);
   }
 } finally {
-  for (const scratch of scratches) {
-    await scratch.db.destroy();
-    if (!options.keep) await dropDatabase(adminUrl, scratch.name);
-  }
+  for (const scratch of scratches) await scratch.db.destroy();
+  if (!options.keep) for (const name of new Set(scratches.map((scratch) => scratch.name))) await dropDatabase(adminUrl, name);
 }
 

@@ -6,6 +6,7 @@ import type { Conflict } from '../merge/apply-changes.js';
 import { noSources, type RoomSources } from '../merge/field-values.js';
 import type { ResolvedRoom } from '../merge/resolve.js';
 import type { UnifiedDatabase } from './schema.js';
+import { asPreparedStatement } from './connect.js';
 import type { AppliedUpTo } from './unapplied-repository.js';
 import { chainRows } from '../audit/chain.js';
 import type { FieldHistoryEntry } from '../audit/field-history.js';
@@ -14,7 +15,8 @@ import { fieldNames, type FieldName } from '../domain/room.js';
 /**
  * The apply transaction in three statements (locks, reads, writes) instead of one per
  * table: each round trip costs the worker and Postgres about as much as the work itself.
- * Values travel as bound JSON parameters, never as SQL text.
+ * Values travel as bound JSON parameters, never as SQL text, so each statement's text is
+ * fixed and runs as a named prepared statement: parsed and planned once per connection.
  */
 
 // Advisory lock namespaces (first key of the two-int form), so room and hotel locks never collide.
@@ -38,11 +40,12 @@ export async function lockRoomsAndHotels(trx: Trx, rooms: readonly RoomKey[]): P
   const roomKeys = [...new Set(rooms.map(roomKeyText))].sort();
   const hotelCodes = [...new Set(rooms.map((room) => room.hotelCode))].sort();
   if (roomKeys.length === 0) return;
-  await sql`
+  const locks = sql`
     SELECT
       (SELECT count(pg_advisory_xact_lock(${roomLockSpace}, hashtext(k))) FROM unnest(${roomKeys}::text[]) WITH ORDINALITY AS r(k, n)) AS rooms,
       (SELECT count(pg_advisory_xact_lock_shared(${hotelLockSpace}, hashtext(c))) FROM unnest(${hotelCodes}::text[]) WITH ORDINALITY AS h(c, n)) AS hotels,
-      (SELECT count(*) FROM (SELECT pg_advisory_xact_lock_shared(${policyLockSpace}, 0)) AS p) AS policy`.execute(trx);
+      (SELECT count(*) FROM (SELECT pg_advisory_xact_lock_shared(${policyLockSpace}, 0)) AS p) AS policy`;
+  await trx.executeQuery(asPreparedStatement(locks.compile(trx)));
 }
 
 const sourceRecordSchema = z.object({ position: z.string(), commitTime: z.string(), values: sourceRoomValuesSchema.nullable() });
@@ -106,7 +109,7 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
   const hotelCodes = [...new Set(rooms.map((room) => room.hotelCode))];
   const hotelsOf = rooms.map((room) => room.hotelCode);
   const roomsOf = rooms.map((room) => room.roomCode);
-  const { rows } = await sql<{ rooms: unknown; hotels: unknown; versions: unknown; policy: unknown }>`
+  const read = sql<{ rooms: unknown; hotels: unknown; versions: unknown; policy: unknown }>`
     SELECT
       (SELECT coalesce(json_agg(json_build_object('hotel_code', s.hotel_code, 'room_code', s.room_code, 'legacy', s.legacy, 'cloud', s.cloud, 'legacy_hotel', s.legacy_hotel,
                                                   'chain_head', s.chain_head, 'field_heads', s.field_heads)), '[]'::json)
@@ -120,7 +123,8 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
          FROM unified_rooms u
          JOIN unnest(${hotelsOf}::text[], ${roomsOf}::text[]) AS k(hotel_code, room_code)
            ON k.hotel_code = u.hotel_code AND k.room_code = u.room_code) AS versions,
-      (SELECT json_build_object('id', p.id::text, 'version', p.version) FROM policy_versions p ORDER BY p.id DESC LIMIT 1) AS policy`.execute(trx);
+      (SELECT json_build_object('id', p.id::text, 'version', p.version) FROM policy_versions p ORDER BY p.id DESC LIMIT 1) AS policy`;
+  const { rows } = await trx.executeQuery(asPreparedStatement(read.compile(trx)));
   const row = rows[0];
   const loaded = new Map<string, RoomSources>(rooms.map((room) => [roomKeyText(room), noSources]));
   const chainHeads = new Map<string, string>();
@@ -317,7 +321,7 @@ export async function writeApplied(trx: Trx, applied: AppliedWrites): Promise<nu
   );
   const taken = applied.taken.map((entry) => ({ hotel_code: entry.room.hotelCode, room_code: entry.room.roomCode, source: entry.source, position: entry.position }));
   if (writes.length === 0 && conflicts.length === 0 && taken.length === 0 && history.length === 0) return 0;
-  const { rows } = await sql<{ appended: string }>`
+  const write = sql<{ appended: string }>`
     WITH w AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(writes)}::jsonb) AS w(
         hotel_code text, room_code text, legacy jsonb, cloud jsonb, legacy_hotel jsonb,
@@ -381,6 +385,7 @@ export async function writeApplied(trx: Trx, applied: AppliedWrites): Promise<nu
        USING jsonb_to_recordset(${JSON.stringify(taken)}::jsonb) AS t(hotel_code text, room_code text, source text, position text)
        WHERE u.hotel_code = t.hotel_code AND u.room_code = t.room_code AND u.source = t.source AND u.position <= t.position
     )
-    SELECT count(*)::text AS appended FROM audit`.execute(trx);
+    SELECT count(*)::text AS appended FROM audit`;
+  const { rows } = await trx.executeQuery(asPreparedStatement(write.compile(trx)));
   return Number(rows[0]?.appended ?? 0);
 }
