@@ -21,6 +21,7 @@ import {
   reResolveSignal,
   retryDeadLettersSignal,
   roomStateQuery,
+  roomWorkflowTaskTimeout,
   sourceChangesSignal,
   type DeadLetterRetry,
   type ReResolveRequest,
@@ -124,7 +125,8 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
     await condition(() => pending.length > 0 || retries.length > 0 || reResolve !== null || runIsLong());
     if (runIsLong()) {
       await condition(allHandlersFinished);
-      const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes });
+      // The task timeout of the code now running (a run started with an older one would carry it on forever).
+      const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes, workflowTaskTimeout: roomWorkflowTaskTimeout });
       await next({ room, carried: { pending, retries, row, sources, quarantine, reResolve }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
     }
     const retry = retries.shift();
