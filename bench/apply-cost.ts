@@ -59,6 +59,8 @@ interface Scratch {
   cpuMs: number;
   wallMs: number;
   count: number;
+  /** The last apply's result as JSON: what the room workflow's history records per change. */
+  resultBytes: number;
 }
 
 const roomCode = (n: number) => String(100 + n);
@@ -130,7 +132,7 @@ async function prepare({ layout, pastMonths, dropAhead }: (typeof layouts)[numbe
   // One connection per variant: each backend's CPU is its variant's alone.
   return variants.map((variant) => {
     const variantDb = createUnifiedDb(createPool(url.toString(), { maxConnections: 1, applicationName: `apply-cost-${variant}`, preparedStatements: variant === 'prepared' }));
-    return { label: `${label}, ${variant}`, name, db: variantDb, apply: createApplyRoomChanges({ db: variantDb, policy }), cpuMs: 0, wallMs: 0, count: 0 };
+    return { label: `${label}, ${variant}`, name, db: variantDb, apply: createApplyRoomChanges({ db: variantDb, policy }), cpuMs: 0, wallMs: 0, count: 0, resultBytes: 0 };
   });
 }
 
@@ -143,7 +145,8 @@ async function timedApplies(scratch: Scratch, count: number): Promise<void> {
   const started = performance.now();
   for (let n = 0; n < count; n += 1) {
     rate += 1;
-    await scratch.apply({ changes: [change('cloud', n % roomCount, rate)] });
+    const result = await scratch.apply({ changes: [change('cloud', n % roomCount, rate)] });
+    scratch.resultBytes = JSON.stringify(result).length;
   }
   scratch.wallMs += performance.now() - started;
   scratch.cpuMs += ((readStat(backendPid)?.cpuSeconds ?? 0) - before) * 1000;
@@ -160,11 +163,11 @@ try {
     log(`round ${round}/${rounds} done`);
   }
   const first = scratches[0];
-  process.stdout.write('database | applies | Postgres CPU ms/apply | wall ms/apply | CPU vs first\n--- | --- | --- | --- | ---\n');
+  process.stdout.write('database | applies | Postgres CPU ms/apply | wall ms/apply | CPU vs first | result bytes\n--- | --- | --- | --- | --- | ---\n');
   for (const scratch of scratches) {
     const cpu = scratch.cpuMs / scratch.count;
     const ratio = first ? cpu / (first.cpuMs / first.count) : 1;
-    process.stdout.write(`${scratch.label} | ${scratch.count} | ${cpu.toFixed(2)} | ${(scratch.wallMs / scratch.count).toFixed(2)} | ${ratio.toFixed(2)}\n`);
+    process.stdout.write(`${scratch.label} | ${scratch.count} | ${cpu.toFixed(2)} | ${(scratch.wallMs / scratch.count).toFixed(2)} | ${ratio.toFixed(2)} | ${scratch.resultBytes}\n`);
   }
 } finally {
   for (const scratch of scratches) await scratch.db.destroy();

@@ -2,7 +2,6 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SourceChange } from '../mapping/change.js';
 import type { ConflictSummary, RoomView } from '../activities/apply-room-changes.js';
 import type { QuarantineRecord } from '../db/quarantine-repository.js';
-import type { RoomSources } from '../merge/field-values.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
 import type { AlertEvent, LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
 import type { MonitorHealth } from '../monitoring/monitor-health.js';
@@ -38,8 +37,6 @@ export interface RoomState {
   readonly room: string;
   /** The unified row as last written, with per-field sources and policy version; null before the first apply. */
   readonly row: RoomView | null;
-  /** Each source's latest value and position (null where the room never was in it). */
-  readonly sources: RoomSources | null;
   readonly policyVersion: string | null;
   readonly pendingChanges: number;
   readonly pendingRetries: number;
