@@ -82,7 +82,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
       const property = await insertCloudProperty(dbs.cloud, 'CONF1');
       await insertLegacyRoom(dbs.legacy, 'CONF1', '101', { rm_typ_cd: 'KNG', rate_amt: 12900, allot_qty: 3, stat_cd: 'A' });
       await insertCloudRoom(dbs.cloud, property, '101', { room_type: 'king', nightly_rate: '135.00', currency: 'EUR', available_count: 5, is_active: true });
-      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => state.sources?.legacy !== null && state.sources?.cloud !== null);
+      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => (state.row?.lastPositions.legacy ?? null) !== null && (state.row?.lastPositions.cloud ?? null) !== null);
       await dbs.legacy.query(`UPDATE htl_room_inv SET rate_amt = 13900, allot_qty = 1 WHERE prop_cd = 'CONF1' AND rm_nbr = '101'`);
       await waitForRoom(env.client, workflowId, 'the legacy update applied', (state) => state.row?.rateMinor === 13900);
       await dbs.cloud.query(`UPDATE room_inventory SET nightly_rate = 99.00, available_count = 2 WHERE property_id = $1 AND room_code = '101'`, [property]);
@@ -100,7 +100,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
       await insertCloudRoom(dbs.cloud, property, '201', { room_type: 'twin', nightly_rate: '88.00', currency: 'EUR', available_count: 4, is_active: true });
       await waitForRoom(env.client, workflowId, 'the cloud-only room applied', (state) => state.row?.sources.rate === 'cloud');
       await insertLegacyRoom(dbs.legacy, 'FALL1', '201', { rm_typ_cd: 'TWN', rate_amt: null, allot_qty: null, stat_cd: 'A' });
-      await waitForRoom(env.client, workflowId, 'the legacy row without a rate applied', (state) => state.sources?.legacy !== null);
+      await waitForRoom(env.client, workflowId, 'the legacy row without a rate applied', (state) => (state.row?.lastPositions.legacy ?? null) !== null);
       await dbs.legacy.query(`UPDATE htl_room_inv SET rate_amt = 9100 WHERE prop_cd = 'FALL1' AND rm_nbr = '201'`);
       await waitForRoom(env.client, workflowId, 'legacy owning the rate again', (state) => state.row?.sources.rate === 'legacy' && state.row.rateMinor === 9100);
       return workflowId;
@@ -115,7 +115,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
       const property = await insertCloudProperty(dbs.cloud, 'CLS1');
       await insertLegacyRoom(dbs.legacy, 'CLS1', '301', { rm_typ_cd: 'DBL', rate_amt: 10000, allot_qty: 2, stat_cd: 'A' });
       await insertCloudRoom(dbs.cloud, property, '301', { room_type: 'double', nightly_rate: '110.00', currency: 'EUR', available_count: 2, is_active: true });
-      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => state.sources?.legacy !== null && state.sources?.cloud !== null);
+      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => (state.row?.lastPositions.legacy ?? null) !== null && (state.row?.lastPositions.cloud ?? null) !== null);
       await dbs.legacy.query(`UPDATE htl_property SET mgmt_typ = 'C' WHERE prop_cd = 'CLS1'`);
       await waitForRoom(env.client, workflowId, 'the class change applied', (state) => state.row?.hotelClass === 'cloud-managed' && state.row.rateMinor === 11000);
       return workflowId;
@@ -147,7 +147,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
           typedSearchAttributes: roomSearchAttributes(room),
         });
         // One batch per change: wait for it before the next, so the runs are always 2 + 2 + 1.
-        await waitForRoom(env.client, workflowId, `change ${index} applied`, (state) => state.sources?.[source]?.position === change.position);
+        await waitForRoom(env.client, workflowId, `change ${index} applied`, (state) => state.row?.lastPositions[source] === change.position);
       }
       return workflowId;
     },
@@ -201,7 +201,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
       const property = await insertCloudProperty(dbs.cloud, 'RRS1');
       await insertLegacyRoom(dbs.legacy, 'RRS1', '601', { rm_typ_cd: 'DBL', rate_amt: 12000, allot_qty: 2, stat_cd: 'A' });
       await insertCloudRoom(dbs.cloud, property, '601', { room_type: 'double', nightly_rate: '129.00', currency: 'EUR', available_count: 3, is_active: true });
-      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => state.sources?.legacy !== null && state.sources?.cloud !== null);
+      await waitForRoom(env.client, workflowId, 'both sources applied', (state) => (state.row?.lastPositions.legacy ?? null) !== null && (state.row?.lastPositions.cloud ?? null) !== null);
       await applyCloudManaged(context, 'capture-re-resolve', { rate: 'legacy' });
       await waitForRoom(env.client, workflowId, 're-resolved', (state) => state.row?.sources.rate === 'legacy');
       await dbs.cloud.query(`UPDATE room_inventory SET available_count = 1 WHERE property_id = $1 AND room_code = '601'`, [property]);
@@ -220,7 +220,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
         await insertLegacyRoom(dbs.legacy, 'RRW1', room, { rm_typ_cd: 'KNG', rate_amt: 12900, allot_qty: 2, stat_cd: 'A' });
         await insertCloudRoom(dbs.cloud, property, room, { room_type: 'double', nightly_rate: '129.00', currency: 'EUR', available_count: 2, is_active: true });
         const roomId = roomWorkflowId({ hotelCode: 'RRW1', roomCode: room });
-        await waitForRoom(env.client, roomId, 'both sources applied', (state) => state.sources?.legacy !== null && state.sources?.cloud !== null);
+        await waitForRoom(env.client, roomId, 'both sources applied', (state) => (state.row?.lastPositions.legacy ?? null) !== null && (state.row?.lastPositions.cloud ?? null) !== null);
       }
       // Room type from legacy: king instead of double, whatever the rate owner is.
       return applyCloudManaged(context, 'capture-re-resolution', { room_type: 'legacy' });

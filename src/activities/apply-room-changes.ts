@@ -51,9 +51,14 @@ export interface RoomView {
 export interface RoomOutcome {
   /** `HOTEL/ROOM` */
   readonly room: string;
+  /** The merged row, with each source's latest position: what ops read in the marker. */
   readonly view: RoomView;
-  /** Each source's latest stored value and position after the batch. */
-  readonly sources: RoomSources;
+  /**
+   * Each source's latest stored value: recorded by earlier releases, no longer returned. It is
+   * room_sources' copy, and at about half the result it made every change's history event, every
+   * replay and every cached run larger for nothing the workflow decides with.
+   */
+  readonly sources?: RoomSources;
   readonly applied: number;
   readonly ignored: number;
   /** The active policy decided the room differently from the one its row had: re-resolved and audited. */
@@ -211,6 +216,7 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
         conflicts,
         fieldHistory,
         chainHeads,
+        latestFields,
         appliedAt: new Date().toISOString(),
         policyVersion: active.policy.policyVersion,
         taken: appliedUpTo(validChanges),
@@ -225,7 +231,6 @@ export function createApplyRoomChanges({ db, policy, onApplied }: ApplyDependenc
     const roomOutcomes = outcomes.map(({ room, outcome }) => ({
       room: roomKeyText(room),
       view: viewOf(outcome),
-      sources: outcome.sources,
       applied: outcome.applied,
       ignored: outcome.ignored,
       reResolved: outcome.reResolved,

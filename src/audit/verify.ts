@@ -13,13 +13,16 @@ import type { AuditDigest, RoomHead } from './digest.js';
  * Rows written before the chain existed (both hashes NULL) are "not chained" while they
  * precede every chained row of their room; a NULL-hash row after a chained one is altered.
  * With a digest (src/audit/digest.ts) it also proves the log extends it: each room's head
- * row of the digest is still at the same position of its chain.
+ * row of the digest is still at the same position of its chain. Each room's chain head as the
+ * apply keeps it (room_sources.chain_head) must be the end of its chain: a removed tail, or a
+ * head edited behind the apply's back (it would continue the chain from there), is a
+ * `stored-head` problem.
  *
  * Rows stream by keyset pagination over (hotel_code, room_code, id), the chain index, inside
  * one REPEATABLE READ transaction: one snapshot, constant memory per room, any number of rows.
  */
 
-export type ProblemKind = 'altered' | 'missing' | 'out-of-order' | 'truncated' | 'rewritten';
+export type ProblemKind = 'altered' | 'missing' | 'out-of-order' | 'truncated' | 'rewritten' | 'stored-head';
 
 export interface ChainProblem {
   readonly kind: ProblemKind;
@@ -145,6 +148,19 @@ export class RoomChain {
       'truncated',
       this.expected.head_id,
       `the room has ${this.rows} row(s), the digest saw ${this.expected.rows}: its head #${this.expected.head_id}${lost > 1 ? ` and the ${lost - 1} row(s) before it` : ''} are missing (the tail was removed)`,
+    );
+  }
+
+  /** The end of the walked chain must be the head the apply continues from (room_sources.chain_head). */
+  checkStoredHead(stored: string | null): void {
+    if (this.problem || this.broken) return;
+    const end = this.lastId === null ? null : this.lastHash;
+    if (end === stored) return;
+    const where = this.lastId === null ? 'the room has no audit row' : `its last row is #${this.lastId} (${end ?? 'not chained'})`;
+    this.fail(
+      'stored-head',
+      this.lastId ?? '0',
+      `the chain head the apply continues from (room_sources.chain_head ${stored ?? 'NULL'}) is not the end of the room's chain: ${where}; rows were removed from its tail, or the stored head was edited`,
     );
   }
 
@@ -315,6 +331,13 @@ async function readPage(trx: Transaction<UnifiedDatabase>, after: WalkRow | null
 
 const digestKey = (hotelCode: string, roomCode: string) => `${hotelCode}\u0000${roomCode}`;
 
+/** Each room's chain head as the apply keeps it in room_sources (NULL: no chained row yet), for every room that has a row. */
+async function storedChainHeads(trx: Transaction<UnifiedDatabase>): Promise<Map<string, string | null>> {
+  const { rows } = await sql<{ hotel_code: string; room_code: string; chain_head: string | null }>`
+    SELECT hotel_code, room_code, chain_head FROM room_sources`.execute(trx);
+  return new Map(rows.map((row) => [digestKey(row.hotel_code, row.room_code), row.chain_head]));
+}
+
 /** Each room's head at the end of its archived months: where its live chain continues. */
 async function archivedHeads(trx: Transaction<UnifiedDatabase>): Promise<Map<string, RoomHead>> {
   const { rows } = await sql<{ hotel_code: string; room_code: string; rows: string; head: string | null; head_id: string }>`
@@ -337,8 +360,14 @@ export async function verifyAuditLog(db: Kysely<UnifiedDatabase>, options: Verif
   let chainedRows = 0;
   let unchainedRows = 0;
 
+  /** Each room's chain head as the apply keeps it; a room is removed once its chain was compared with it. */
+  let storedHeads = new Map<string, string | null>();
   const finishRoom = (chain: RoomChain) => {
     chain.finish();
+    const key = digestKey(chain.hotelCode, chain.roomCode);
+    // A room with no room_sources row has no stored head: its first apply reads the chain itself.
+    if (storedHeads.has(key)) chain.checkStoredHead(storedHeads.get(key) ?? null);
+    storedHeads.delete(key);
     rooms += 1;
     chainedRows += chain.chainedRows;
     unchainedRows += chain.unchainedRows;
@@ -361,6 +390,7 @@ export async function verifyAuditLog(db: Kysely<UnifiedDatabase>, options: Verif
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
     .execute(async (trx) => {
+      storedHeads = await storedChainHeads(trx);
       if (options.archive) {
         for await (const row of options.archive) {
           const key = digestKey(row.hotel_code, row.room_code);
@@ -399,6 +429,14 @@ export async function verifyAuditLog(db: Kysely<UnifiedDatabase>, options: Verif
       if (chain) finishRoom(chain);
       // Rooms whose rows are all archived.
       for (const archived of begun.values()) finishRoom(archived);
+      // Rooms with a stored head and no row at all, live or archived.
+      for (const [key, stored] of storedHeads) {
+        if (stored === null) continue;
+        const [hotelCode = '', roomCode = ''] = key.split('\u0000');
+        const orphan = new RoomChain(hotelCode, roomCode);
+        orphan.checkStoredHead(stored);
+        if (orphan.problem) problems.push(orphan.problem);
+      }
     });
 
   // Rooms the digest has and the log no longer has at all.

@@ -130,6 +130,10 @@ export interface RoomSourcesTable {
   legacy: JSONColumnType<object | null, string | null, string | null>;
   cloud: JSONColumnType<object | null, string | null, string | null>;
   legacy_hotel: JSONColumnType<object | null, string | null, string | null>;
+  /** The room's newest conflict_audit row_hash (live or archived): where its chain goes on. */
+  chain_head: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The room's newest unified_field_history entry per field, keyed by field. */
+  field_heads: JSONColumnType<object, string | undefined, string>;
   updated_at: Timestamp;
 }
 

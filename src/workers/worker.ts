@@ -12,6 +12,17 @@ const require = createRequire(import.meta.url);
 
 const defaultMaxCachedWorkflows = 2_000;
 
+/**
+ * How long a room's task waits on this worker's sticky queue before the server gives it to any
+ * worker, which replays the room's whole run. Past saturation tasks queue on the server: with
+ * one task per room pending and a few thousand rooms, a task waits rooms / tasks per second
+ * (2,000 rooms at 60/s with the load twice that: 16 s and more), so a timeout of 3 s turned
+ * an overload into whole-run replays of every room. A killed worker stops polling: the server
+ * sends a room's next task to the shared queue once its sticky queue has seen no poll for 10 s
+ * (StickyWorkerUnavailable), so only a task already queued to the dead worker waits this long.
+ */
+export const roomStickyQueueTimeout = '30 seconds';
+
 /** Our sources import siblings as `./x.js` (NodeNext); webpack must find the `.ts` behind them. */
 export const bundlerOptions = {
   webpackConfigHook: (config: Parameters<NonNullable<NonNullable<Parameters<typeof bundleWorkflowCode>[0]['webpackConfigHook']>>>[0]) => {
@@ -101,8 +112,7 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
         activities: { applyRoomChanges, quarantineRoomChanges, reResolveBatch },
         ...code,
         maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows,
-        // A room whose worker died is picked up by another within seconds, not the default 10.
-        stickyQueueScheduleToStartTimeout: '3 seconds',
+        stickyQueueScheduleToStartTimeout: roomStickyQueueTimeout,
       }),
     );
   }

@@ -2,7 +2,6 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SourceChange } from '../mapping/change.js';
 import type { ConflictSummary, RoomView } from '../activities/apply-room-changes.js';
 import type { QuarantineRecord } from '../db/quarantine-repository.js';
-import type { RoomSources } from '../merge/field-values.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
 import type { AlertEvent, LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
 import type { MonitorHealth } from '../monitoring/monitor-health.js';
@@ -14,11 +13,15 @@ import type { SourceReading } from '../activities/monitoring.js';
  * connector's send interval travel in one signal. Durable once the server has answered.
  */
 /**
- * A room workflow's task timeout, set when it starts: a worker killed in the middle of a task
- * (its apply runs as a local activity inside the task) hands the room to another worker after
- * this, not Temporal's default 10 s. A longer apply is kept alive by the SDK's task heartbeats.
+ * A room workflow's task timeout, set when it starts and on every continue-as-new: a worker
+ * killed in the middle of a task (its apply runs as a local activity inside the task) hands
+ * the room to another worker after this. 10 s, not 3: with the CPU saturated a task that waits
+ * its turn inside the worker took longer than 3 s, the SDK heartbeat the task at 80% of it
+ * (one more task for the same room) and the task timed out, so the room was replayed whole,
+ * more work exactly when there was no CPU for it. A task polled by a worker that is not
+ * starved of CPU takes tens of milliseconds; 10 s is the margin for one that is.
  */
-export const roomWorkflowTaskTimeout = '3 seconds';
+export const roomWorkflowTaskTimeout = '10 seconds';
 
 export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
 
@@ -34,8 +37,6 @@ export interface RoomState {
   readonly room: string;
   /** The unified row as last written, with per-field sources and policy version; null before the first apply. */
   readonly row: RoomView | null;
-  /** Each source's latest value and position (null where the room never was in it). */
-  readonly sources: RoomSources | null;
   readonly policyVersion: string | null;
   readonly pendingChanges: number;
   readonly pendingRetries: number;

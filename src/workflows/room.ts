@@ -21,6 +21,7 @@ import {
   reResolveSignal,
   retryDeadLettersSignal,
   roomStateQuery,
+  roomWorkflowTaskTimeout,
   sourceChangesSignal,
   type DeadLetterRetry,
   type ReResolveRequest,
@@ -33,7 +34,7 @@ type Activities = ReturnType<typeof createActivities>;
 
 /**
  * The apply runs as a local activity, inside the workflow task that took the signal: one
- * task per batch, and its result (the merged row, both sources, the conflicts) is a marker
+ * task per batch, and its result (the merged row with each source's position, the conflicts) is a marker
  * in the room's history. Failures of the store are retried without end (lag pages);
  * a failure of this room alone is given up after `quarantineAfterAttempts`.
  */
@@ -58,7 +59,8 @@ export interface CarriedRoomState {
   readonly pending: readonly SourceChange[];
   readonly retries: readonly DeadLetterRetry[];
   readonly row: RoomView | null;
-  readonly sources: RoomSources | null;
+  /** Carried by runs of earlier releases; not read (room_sources holds each source's values). */
+  readonly sources?: RoomSources | null;
   readonly quarantine: QuarantineRecord | null;
   /** A re-resolution asked for and not yet run. */
   readonly reResolve?: ReResolveRequest | null;
@@ -88,7 +90,6 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   const pending: SourceChange[] = [...(input.carried?.pending ?? [])];
   const retries: DeadLetterRetry[] = [...(input.carried?.retries ?? [])];
   let row = input.carried?.row ?? null;
-  let sources = input.carried?.sources ?? null;
   let quarantine = input.carried?.quarantine ?? null;
   let reResolve = input.carried?.reResolve ?? null;
   let lastConflicts: readonly ConflictSummary[] = [];
@@ -110,7 +111,6 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   setHandler(roomStateQuery, (): RoomState => ({
     room: roomText,
     row,
-    sources,
     policyVersion: row?.policyVersion ?? null,
     pendingChanges: pending.length,
     pendingRetries: retries.length,
@@ -124,8 +124,9 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
     await condition(() => pending.length > 0 || retries.length > 0 || reResolve !== null || runIsLong());
     if (runIsLong()) {
       await condition(allHandlersFinished);
-      const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes });
-      await next({ room, carried: { pending, retries, row, sources, quarantine, reResolve }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
+      // The task timeout of the code now running (a run started with an older one would carry it on forever).
+      const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes, workflowTaskTimeout: roomWorkflowTaskTimeout });
+      await next({ room, carried: { pending, retries, row, quarantine, reResolve }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
     }
     const retry = retries.shift();
     const batch = retry ? [...retry.changes] : pending.splice(0, maxChangesPerApply);
@@ -142,7 +143,6 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
       const outcome = result.rooms.find((candidate) => candidate.room === roomText);
       if (outcome) {
         row = outcome.view;
-        sources = outcome.sources;
         lastConflicts = outcome.conflicts;
         keepSearchAttributesCurrent(row);
       }

@@ -429,6 +429,8 @@ test('migration 0007 converts the audit tables in place: every row with its id, 
       INSERT INTO unified_field_history (hotel_code, room_code, field, value, source, rule, policy_version, hotel_class, legacy_value, cloud_value, applied_at)
       VALUES ('ARC1', '101', 'rate', '{"rate_minor": 100, "currency": "EUR"}', 'legacy', 'r', 'p', 'legacy-managed', '1', '2', ${at(september, '10T10:00:00')}::timestamptz),
              ('ARC1', '101', 'rate', '{"rate_minor": 110, "currency": "EUR"}', 'legacy', 'r', 'p', 'legacy-managed', '1', '2', ${at(october, '10T10:00:00')}::timestamptz)`.execute(db);
+    // The room as the apply stored it before 0008: its chain and field heads are backfilled from the rows.
+    await sql`INSERT INTO room_sources (hotel_code, room_code, legacy, cloud, legacy_hotel) VALUES ('ARC1', '101', NULL, NULL, NULL)`.execute(db);
     const snapshot = async () =>
       (await sql<{ row: string }>`
         SELECT to_jsonb(t)::text AS row FROM conflict_audit t
@@ -447,6 +449,10 @@ test('migration 0007 converts the audit tables in place: every row with its id, 
     const { rows: next } = await sql<{ id: string }>`SELECT nextval('conflict_audit_id_seq')::text AS id`.execute(db);
     assert.equal(next[0]?.id, '5', 'the id sequence goes on where it was (4 was taken by the rolled-back insert)');
     assert.equal((await verifyAuditLog(db)).ok, true, 'the chain still holds');
+    const heads = await db.selectFrom('room_sources').select(['chain_head', 'field_heads']).where('room_code', '=', '101').executeTakeFirstOrThrow();
+    assert.equal(heads.chain_head, rows[2]?.row_hash, "the stored chain head is the room's newest row");
+    assert.deepEqual(Object.keys(heads.field_heads), ['rate']);
+    assert.deepEqual((heads.field_heads as { rate?: { value: unknown } }).rate?.value, { rate_minor: 110, currency: 'EUR' }, 'the newest rate entry');
     // The guard, on the parent and directly on a partition; the CHECKs still hold.
     await assert.rejects(sql`UPDATE conflict_audit SET rule = 'x'`.execute(db), /append-only/);
     await assert.rejects(sql`DELETE FROM ${sql.table(`conflict_audit_p${compact(september)}`)}`.execute(db), /append-only/);

@@ -267,9 +267,25 @@ test('verify passes on the intact log, and names the row edited, removed or reor
   assert.match(describeProblem(afterSwap.first ?? never()), new RegExp(`^audit row ${second.id} out-of-order \\(room AUD1/104\\)`));
   await swap(second.id, fourth.id);
   assert.equal((await verify()).ok, true, 'restored');
+
+  // The chain head the apply continues from (room_sources.chain_head), edited: 102's head set to the hash of its first row.
+  const rows102 = await auditRows('102');
+  const [first102, last102] = [rows102[0], rows102.at(-1)];
+  assert.ok(first102?.row_hash && last102?.row_hash && first102.id !== last102.id);
+  const storedHead = () => dbs.unified.selectFrom('room_sources').select('chain_head').where('hotel_code', '=', hotel).where('room_code', '=', '102').executeTakeFirstOrThrow();
+  assert.equal((await storedHead()).chain_head, last102.row_hash, 'the apply keeps the head of the live chain');
+  await dbs.unified.updateTable('room_sources').set({ chain_head: first102.row_hash }).where('hotel_code', '=', hotel).where('room_code', '=', '102').execute();
+  const afterHead = await verify();
+  assert.deepEqual([afterHead.ok, afterHead.first?.kind, afterHead.first?.id, afterHead.problems.length], [false, 'stored-head', last102.id, 1]);
+  assert.match(describeProblem(afterHead.first ?? never()), new RegExp(`^audit row ${last102.id} stored-head \\(room AUD1/102\\): the chain head the apply continues from`));
+  const headCli = await roomSync('audit', 'verify');
+  assert.equal(headCli.code, 1, headCli.stdout);
+  assert.match(headCli.stdout, new RegExp(`^audit row ${last102.id} stored-head \\(room AUD1/102\\)`));
+  await dbs.unified.updateTable('room_sources').set({ chain_head: last102.row_hash }).where('hotel_code', '=', hotel).where('room_code', '=', '102').execute();
+  assert.equal((await verify()).ok, true, 'restored');
 });
 
-test('a truncated tail passes plain verify and fails verify --digest taken before it', async () => {
+test('a truncated tail fails plain verify (the stored head) and, with the stored head edited to match, verify --digest taken before it', async () => {
   const digestRun = await roomSync('audit', 'digest');
   assert.equal(digestRun.code, 0, digestRun.stderr);
   const digestFile = join(workDir, 'digest.json');
@@ -298,7 +314,13 @@ test('a truncated tail passes plain verify and fails verify --digest taken befor
     for (const row of tail) await query('DELETE FROM conflict_audit WHERE id = $1', [row.id]);
   });
   const plain = await roomSync('audit', 'verify');
-  assert.equal(plain.code, 0, `a truncated tail leaves an intact chain: ${plain.stdout}`);
+  assert.equal(plain.code, 1, `the stored head is the removed tail's: ${plain.stdout}`);
+  assert.match(plain.stdout, /^audit row \d+ stored-head \(room AUD1\/105\)/);
+  // Whoever removed the tail also moves the stored head back: the chain left is intact, only the digest tells.
+  const newHead = rows105[rows105.length - tail.length - 1]?.row_hash ?? null;
+  await dbs.unified.updateTable('room_sources').set({ chain_head: newHead }).where('hotel_code', '=', hotel).where('room_code', '=', '105').execute();
+  const moved = await roomSync('audit', 'verify');
+  assert.equal(moved.code, 0, `a truncated tail with its head moved leaves an intact chain: ${moved.stdout}`);
   const against = await roomSync('audit', 'verify', '--digest', digestFile);
   assert.equal(against.code, 1, against.stdout);
   assert.match(against.stdout, new RegExp(`^audit row ${head.head_id} truncated \\(room AUD1/105\\)`));

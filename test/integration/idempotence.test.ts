@@ -152,7 +152,8 @@ test('one batch over many rooms writes exactly what one call per room writes', a
     const [a, b] = [await batchRoom, await singleRoom];
     const comparable = (state: Awaited<typeof a>) => ({
       unified: state.unified && { ...state.unified, room_code: null, updated_at: null },
-      sources: state.sources && { ...state.sources, room_code: null, updated_at: null },
+      // The chain head is a row hash, which covers the room's code, like the audit rows' hashes.
+      sources: state.sources && { ...state.sources, room_code: null, updated_at: null, chain_head: null },
       audit: state.audit.map((row) => ({ ...row, id: null, room_code: null, resolved_at: null, prev_hash: null, row_hash: null })),
     });
     assert.ok(a.unified, 'the batched room has a unified row');
@@ -186,7 +187,7 @@ test('a room workflow signalled twice with the same changes changes nothing the 
   });
   const appliedView = applied.row;
   assert.equal(appliedView?.rateMinor, 18000);
-  assert.equal(applied.sources?.cloud?.position, changes[0]?.position, 'the query reports each source with its position');
+  assert.equal(applied.row?.lastPositions.cloud, changes[0]?.position, "the query reports each source's position");
   assert.deepEqual(applied.lastConflicts.map((conflict) => [conflict.field, conflict.winner]), [['rate', 'cloud'], ['availability', 'cloud']]);
   const afterFirst = await roomState('IDEM2', 'A7');
   assert.equal(afterFirst.unified?.rate_minor, '18000');
@@ -211,7 +212,7 @@ test('a room workflow signalled twice with the same changes changes nothing the 
     return state.pendingChanges === 0 ? state : undefined;
   });
   assert.deepEqual((await handle.query(roomStateQuery)).row, appliedView);
-  assert.deepEqual(replayed.sources, applied.sources, 'the replays moved no source value');
+  assert.deepEqual(replayed.row?.lastPositions, applied.row?.lastPositions, 'the replays moved no source position');
   assert.deepEqual(replayed.lastConflicts, [], 'the replays raised no conflict');
   assert.deepEqual(await roomState('IDEM2', 'A7'), afterFirst, 'unified row (updated_at included), source state and audit unchanged');
 });
@@ -263,7 +264,7 @@ test('a room workflow continues as new without losing a signal, keeps its search
   const last = { legacy: changes[10]?.position, cloud: changes[11]?.position };
   const state = await waitFor('all changes applied', async () => {
     const current = await env.client.workflow.getHandle(workflowId).query(roomStateQuery);
-    return current.sources?.legacy?.position === last.legacy && current.sources?.cloud?.position === last.cloud && current.pendingChanges === 0 ? current : undefined;
+    return current.row?.lastPositions.legacy === last.legacy && current.row?.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
   });
   assert.ok(state.batchesApplied <= 2, 'no run applies more than its run length');
   assert.equal(state.row?.hotelClass, 'cloud-managed');
@@ -302,7 +303,7 @@ test('signals (as the connectors send them) land on the next run when one arrive
   const last = { legacy: changes[14]?.position, cloud: changes[15]?.position };
   await waitFor('every delivered change applied', async () => {
     const current = await env.client.workflow.getHandle(workflowId).query(roomStateQuery);
-    return current.sources?.legacy?.position === last.legacy && current.sources?.cloud?.position === last.cloud && current.pendingChanges === 0 ? current : undefined;
+    return current.row?.lastPositions.legacy === last.legacy && current.row?.lastPositions.cloud === last.cloud && current.pendingChanges === 0 ? current : undefined;
   });
   const waiting = await dbs.unified.selectFrom('unapplied_changes').selectAll().where('hotel_code', '=', 'IDEM2').where('room_code', '=', '888').execute();
   assert.deepEqual(waiting, [], 'every delivered change has left the unapplied ledger');
