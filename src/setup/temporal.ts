@@ -72,6 +72,8 @@ export async function startTemporalDevServer(opts: {
   uiPort: number;
   namespace: string;
   log: Log;
+  /** More `start-dev` flags (the bench adds `--metrics-port`). */
+  extraArgs?: readonly string[];
 }): Promise<TemporalServerHandle> {
   const { host, port } = parseAddress(opts.address);
   await mkdir(opts.dataDir, { recursive: true });
@@ -99,6 +101,7 @@ export async function startTemporalDevServer(opts: {
     '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
     '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
     '--log-level', 'warn',
+    ...(opts.extraArgs ?? []),
   ];
   // "default" always exists; only extra namespaces need registering.
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
