@@ -2,11 +2,11 @@ import type { GeneratedChange } from './load-generator.js';
 import type { ComponentName, Monitor } from './monitor.js';
 import { ascending, percentile } from './stats.js';
 
-const interactive = process.stdout.isTTY === true;
+const interactive = process.stderr.isTTY === true;
 
 export function say(message: string): void {
-  if (interactive) process.stdout.write('\r\x1b[K');
-  process.stdout.write(`[bench] ${message}\n`);
+  if (interactive) process.stderr.write('\r\x1b[K');
+  process.stderr.write(`[bench] ${message}\n`);
 }
 
 /**
@@ -45,14 +45,14 @@ export class Progress {
         ` | backlog ${pending()} | p50 ${percentile(applied, 50).toFixed(0)} p99 ${percentile(applied, 99).toFixed(0)} ms` +
         (cursor ? ` | cursor lag ${cursor}` : '') +
         ` | cpu ${cpu}`;
-      if (interactive) process.stdout.write(`\r\x1b[K[bench] ${line}`);
-      else process.stdout.write(`[bench] ${line}\n`);
+      if (interactive) process.stderr.write(`\r\x1b[K[bench] ${line}`);
+      else process.stderr.write(`[bench] ${line}\n`);
     }, interactive ? 1_000 : 5_000);
   }
 
   end(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (interactive) process.stdout.write('\r\x1b[K');
+    if (interactive) process.stderr.write('\r\x1b[K');
   }
 }

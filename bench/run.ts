@@ -240,7 +240,11 @@ async function bench(options: BenchOptions): Promise<void> {
       if (floorWorker !== null) monitor.track('worker', [floorWorker]);
       monitor.track('connectors', floor.senderPids);
       // One change to every room first, so each room's workflow is open as ours are after their snapshots.
-      await sources.legacy.query('UPDATE htl_room_inv SET lst_upd_ts = localtimestamp');
+      const loadRooms = catalog.rooms.slice(0, options.rooms);
+      await sources.legacy.query('UPDATE htl_room_inv SET lst_upd_ts = localtimestamp FROM unnest($1::text[], $2::text[]) AS r(hotel, room) WHERE prop_cd = r.hotel AND rm_nbr = r.room', [
+        loadRooms.map((room) => room.hotel.code),
+        loadRooms.map((room) => room.code),
+      ]);
       await waitUntil(
         `the floor's ${options.rooms} room workflows open`,
         600_000,
