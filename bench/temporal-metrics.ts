@@ -14,13 +14,17 @@ export async function scrapeMetrics(url: string): Promise<Map<string, number>> {
 }
 
 /**
- * The server's counters of workflow tasks that timed out or failed: the history service's
- * timer-queue timeouts of workflow tasks (schedule-to-start on a sticky queue, start-to-close)
- * and the tasks the worker reported failed.
+ * The server's counters of the default namespace's workflow tasks that timed out or failed:
+ * `start_to_close_timeout` / `schedule_to_start_timeout` of the history service's
+ * TimerActiveTaskWorkflowTaskTimeout (a task not completed in time; schedule-to-start is a
+ * sticky queue's), and `failed_workflow_tasks` (tasks the worker reported failed), as the
+ * Temporal CLI 1.5 dev server names them.
  */
 export function isWorkflowTaskTrouble(series: string): boolean {
-  if (series.includes('_bucket{') || series.includes('_sum{') || series.includes('_count{')) return false;
-  return /WorkflowTaskTimeout|workflow_task_timeout|workflow_task_failed|RespondWorkflowTaskFailed|workflow_task_attempt_failed/i.test(series) && /timeout|fail/i.test(series.split('{')[0] ?? '') || /operation="RespondWorkflowTaskFailed"/.test(series) && /^service_requests\{/.test(series);
+  const name = series.split('{')[0] ?? '';
+  if (!series.includes('namespace="default"')) return false;
+  if (name === 'start_to_close_timeout' || name === 'schedule_to_start_timeout') return series.includes('operation="TimerActiveTaskWorkflowTaskTimeout"');
+  return name === 'failed_workflow_tasks';
 }
 
 /** Counter increases between two scrapes, of the series the filter keeps, zero deltas left out. */
