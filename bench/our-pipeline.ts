@@ -117,7 +117,8 @@ export class OurPipeline {
           // The type left unset means the workflow task queue.
           taskQueue: { name: taskQueue },
         });
-        return (response.pollers?.length ?? 0) > 0;
+        // The SDK's default identity is pid@host: a poller of a worker killed a moment ago is still listed for a while.
+        return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${worker.pid}@`) === true);
       },
       () => (worker.running ? null : `worker exited (see ${worker.logPath})`),
     );
