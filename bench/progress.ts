@@ -20,7 +20,7 @@ export class Progress {
 
   constructor(private readonly monitor: Monitor) {}
 
-  begin(label: string, rate: number, seconds: number, changes: readonly GeneratedChange[], pending: () => number, components: readonly ComponentName[]): void {
+  begin(label: string, rate: number, seconds: number, changes: readonly GeneratedChange[], pending: () => number, components: readonly ComponentName[], showCursorLag = true): void {
     const started = Date.now();
     this.lastAt = started;
     this.lastCpu = new Map(components.map((name) => [name, this.monitor.cpuTotal(name)]));
@@ -28,7 +28,7 @@ export class Progress {
       const elapsed = (Date.now() - started) / 1000;
       const phase = elapsed <= seconds ? `${elapsed.toFixed(0)}/${seconds}s` : `draining ${(elapsed - seconds).toFixed(0)}s`;
       const applied = ascending(changes.flatMap((change) => (change.appliedUs === null ? [] : [(change.appliedUs - change.startUs) / 1000])));
-      const lag = this.monitor.latestLag();
+      const lag = showCursorLag ? this.monitor.latestLag() : undefined;
       const cursor = lag ? Object.entries(lag.cursorLagS).map(([source, value]) => `${source} ${value === null ? '-' : value.toFixed(1)}s`).join(' ') : '';
       const now = Date.now();
       const cpu = components

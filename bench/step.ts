@@ -72,7 +72,7 @@ export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult>
   spec.observe?.(changes);
   const lagFrom = rig.monitor.lag.length;
   const before = await rig.monitor.snapshot();
-  rig.progress.begin(spec.label, spec.rate, spec.seconds, changes, () => matcher.pending, rig.components[spec.target]);
+  rig.progress.begin(spec.label, spec.rate, spec.seconds, changes, () => matcher.pending, rig.components[spec.target], spec.target === 'ours');
   let drainS = 0;
   let run;
   let loadEnd;
