@@ -239,6 +239,9 @@ async function bench(options: BenchOptions): Promise<void> {
       if (floorTemporal !== null) monitor.track('temporal', [floorTemporal]);
       if (floorWorker !== null) monitor.track('worker', [floorWorker]);
       monitor.track('connectors', floor.senderPids);
+      const retrack = setInterval(() => {
+        if (floor.takeRestarted()) monitor.track('connectors', floor.senderPids);
+      }, 500);
       // One change to every room first, so each room's workflow is open as ours are after their snapshots.
       const loadRooms = catalog.rooms.slice(0, options.rooms);
       await sources.legacy.query('UPDATE htl_room_inv SET lst_upd_ts = localtimestamp FROM unnest($1::text[], $2::text[]) AS r(hotel, room) WHERE prop_cd = r.hotel AND rm_nbr = r.room', [
@@ -265,6 +268,7 @@ async function bench(options: BenchOptions): Promise<void> {
       floorPeaks.worker = monitor.memory('worker').peakKiB;
       floorPeaks.temporal = monitor.memory('temporal').peakKiB;
       say('stopping the floor');
+      clearInterval(retrack);
       await floor.stop();
       for (const component of ['temporal', 'worker', 'connectors'] as const) monitor.track(component, []);
     }

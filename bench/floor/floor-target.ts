@@ -25,6 +25,8 @@ export class FloorTarget {
   private readonly senders = new Map<SourceName, ChildService>();
   private connection: Connection | null = null;
   private address = '';
+  private stopping = false;
+  private restarted = false;
 
   constructor(
     private readonly onSpawn: (pid: number) => void,
@@ -71,12 +73,7 @@ export class FloorTarget {
 
   /** `resume`: keep each slot and what it holds; otherwise start from the current WAL position. */
   async startSenders(admin: pg.Pool, resume: boolean): Promise<void> {
-    for (const source of ['legacy', 'cloud'] as const) {
-      const env = { ...this.env(), FLOOR_SOURCE: source, FLOOR_SOURCE_URL: databaseUrl(source), FLOOR_RESUME_SLOT: resume ? '1' : '0' };
-      const sender = ChildService.start(`floor sender ${source}`, ['bench/floor/sender.ts'], env, join(floorDataDir, `sender-${source}.log`));
-      this.senders.set(source, sender);
-      this.onSpawn(sender.pid);
-    }
+    for (const source of ['legacy', 'cloud'] as const) this.startSender(source, resume);
     await waitUntil(
       'both floor senders streaming',
       60_000,
@@ -93,18 +90,50 @@ export class FloorTarget {
     );
   }
 
+  /**
+   * A sender that exits on its own (its replication connection was cut) is started again on
+   * its slot, which kept every change it had not acknowledged: like our connectors, it resumes.
+   */
+  private startSender(source: SourceName, resume: boolean): void {
+    const env = { ...this.env(), FLOOR_SOURCE: source, FLOOR_SOURCE_URL: databaseUrl(source), FLOOR_RESUME_SLOT: resume ? '1' : '0' };
+    const sender = ChildService.start(`floor sender ${source}`, ['bench/floor/sender.ts'], env, join(floorDataDir, `sender-${source}.log`));
+    this.senders.set(source, sender);
+    this.onSpawn(sender.pid);
+    void sender.exited.then((code) => {
+      if (this.stopping || this.senders.get(source) !== sender) return;
+      this.log(`floor sender ${source} exited (${code ?? 'signal'}; see ${sender.logPath}); starting it again on its slot`);
+      setTimeout(() => {
+        if (this.stopping || this.senders.get(source) !== sender) return;
+        this.startSender(source, true);
+        this.restarted = true;
+      }, 1_000);
+    });
+  }
+
+  /** Whether a sender had to be started again since the last call (its pids changed: track them again). */
+  takeRestarted(): boolean {
+    const restarted = this.restarted;
+    this.restarted = false;
+    return restarted;
+  }
+
   async stopSenders(): Promise<void> {
+    this.stopping = true;
     for (const sender of this.senders.values()) await sender.stop();
     this.senders.clear();
+    this.stopping = false;
   }
 
   async stop(): Promise<void> {
-    await this.stopSenders();
+    this.stopping = true;
+    for (const sender of this.senders.values()) await sender.stop();
+    this.senders.clear();
     await this.worker?.stop();
     this.worker = null;
     await this.connection?.close();
     this.connection = null;
     await this.server?.stop();
     this.server = null;
+    this.stopping = false;
   }
 }
