@@ -133,12 +133,18 @@ async function main(): Promise<void> {
   });
   service.on('error', (error: unknown) => (failure ??= error));
   let lastAcked: string | null = null;
+  let lastStatusAt = Date.now();
   const ackTimer = setInterval(() => {
     if (tracker.failed !== null) failure ??= tracker.failed;
     const durable = tracker.takeDurable();
     if (durable && durable.lsn !== lastAcked) {
       lastAcked = durable.lsn;
+      lastStatusAt = Date.now();
       void service.acknowledge(durable.lsn).catch((error: unknown) => (failure ??= error));
+    } else if (Date.now() - lastStatusAt > 10_000) {
+      // A status update now and then, progress or not: the server ends a silent walsender after wal_sender_timeout.
+      lastStatusAt = Date.now();
+      void service.acknowledge(lastAcked ?? '0/0').catch((error: unknown) => (failure ??= error));
     }
   }, 200);
 
