@@ -21,6 +21,10 @@ export interface StepMeasurements {
   readonly slotPrefix: string;
   /** Each component's CPU use with no load, in cores. */
   readonly idleCores: Readonly<Partial<Record<ComponentName, number>>>;
+  /** Sustained only with p99 at or under this. */
+  readonly maxP99Ms: number;
+  /** Other load above this many cores makes the step unreliable. */
+  readonly maxOtherLoad: number;
 }
 
 /** Backlog growth beyond this share of the offered rate per second marks a step as not sustained. */
@@ -73,6 +77,18 @@ function scatter(changes: readonly GeneratedChange[], firstUs: number, maxPoints
   return points;
 }
 
+/** Changes reflected in each window of `windowS` seconds from the step's first change (per second). */
+function appliedPerWindow(changes: readonly GeneratedChange[], firstUs: number, windowS: number): number[] {
+  const counts: number[] = [];
+  for (const change of changes) {
+    if (change.appliedUs === null) continue;
+    const index = Math.max(0, Math.floor((change.appliedUs - firstUs) / (windowS * 1_000_000)));
+    while (counts.length <= index) counts.push(0);
+    counts[index] = (counts[index] ?? 0) + 1;
+  }
+  return counts.map((count) => round(count / windowS, 1));
+}
+
 /** Turns one step's raw measurements into its result and verdict. */
 export function analyzeStep(m: StepMeasurements): StepResult {
   const { changes, run } = m;
@@ -100,12 +116,15 @@ export function analyzeStep(m: StepMeasurements): StepResult {
   const slotLags = inWindow.flatMap((reading) => Object.entries(reading.slotLagBytes).filter(([slot]) => slot.startsWith(m.slotPrefix)).map(([, lag]) => lag));
 
   const achievedOk = run.achievedPerS >= 0.95 * run.offeredPerS;
-  const sustained = !backlogGrowing && !cursorGrowing && unapplied === 0 && run.failed === 0 && achievedOk;
+  const latencySummary = summarize(latencies);
+  const p99TooHigh = latencies.length > 0 && latencySummary.p99_ms > m.maxP99Ms;
+  const sustained = !backlogGrowing && !cursorGrowing && unapplied === 0 && run.failed === 0 && achievedOk && !p99TooHigh;
   const reasons: string[] = [];
   if (backlogGrowing) reasons.push(`backlog grew ${round(backlogSlope, 1)}/s`);
   if (cursorGrowing) reasons.push(`cursor lag grew ${cursorSlope ?? 0} s/s`);
   if (unapplied > 0) reasons.push(`${unapplied} changes not reflected after the drain`);
   if (run.failed > 0) reasons.push(`${run.failed} source writes failed`);
+  if (p99TooHigh) reasons.push(`p99 ${latencySummary.p99_ms} ms over ${m.maxP99Ms} ms`);
   if (!achievedOk) reasons.push(`generator offered only ${round(run.achievedPerS, 0)}/s`);
 
   const committed = Math.max(1, run.committed);
@@ -140,7 +159,7 @@ export function analyzeStep(m: StepMeasurements): StepResult {
     changes: run.committed,
     failed_writes: run.failed,
     conflict_share: round(changes.filter((change) => change.conflict).length / committed, 3),
-    latency: summarize(latencies),
+    latency: latencySummary,
     unapplied,
     backlog: {
       slope_per_s: round(backlogSlope, 2),
@@ -153,13 +172,15 @@ export function analyzeStep(m: StepMeasurements): StepResult {
     slot_lag_max_bytes: slotLags.length === 0 ? null : Math.max(...slotLags),
     drain_s: round(m.drainS, 1),
     sustained,
-    generator_bound: !achievedOk && !backlogGrowing && !cursorGrowing && unapplied === 0 && run.failed === 0,
+    generator_bound: !achievedOk && !backlogGrowing && !cursorGrowing && unapplied === 0 && run.failed === 0 && !p99TooHigh,
     verdict: sustained ? 'sustained' : `not sustained: ${reasons.join('; ')}`,
     cpu_s: cpuS,
     cpu_ms_per_change: cpuPerChange,
     cpu_ms_per_change_net_of_idle: marginal,
     wall_s: round(wallS, 1),
     other_load_cores: round(otherCores),
+    unreliable: otherCores > m.maxOtherLoad,
+    applied_per_10s: Number.isFinite(firstUs) ? appliedPerWindow(changes, firstUs, 10) : [],
     unified_xacts_per_change: round(unifiedXacts / committed, 3),
     source_xacts_per_change: round(sourceXacts / committed, 3),
     rss_mib_at_end: rss,

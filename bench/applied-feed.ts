@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { AppliedRow } from './latency-matcher.js';
 
-export type Target = 'ours' | 'baseline';
+export type Target = 'ours' | 'baseline' | 'floor';
 
 interface FeedRow {
   readonly id: string;
@@ -57,7 +57,7 @@ export class AppliedFeed {
         for (let gap = this.newest + 1; gap < id; gap++) this.missing.set(gap, now);
         this.newest = id;
       }
-      const target = row.target === 'baseline' ? 'baseline' : 'ours';
+      const target: Target = row.target === 'baseline' ? 'baseline' : row.target === 'floor' ? 'floor' : 'ours';
       this.deliver(target, { key: row.key, commitUs: Number(row.commit_us), appliedUs: Number(row.applied_us) });
       delivered += 1;
     }

@@ -47,6 +47,13 @@ export class ChildService {
     return this.exitCode === undefined;
   }
 
+  /** SIGKILL, no clean stop (the cold-start phase); resolves once it is gone. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
   async stop(graceMs = 20_000): Promise<void> {
     if (!this.running) return;
     this.child.kill('SIGTERM');

@@ -40,6 +40,18 @@ CREATE TABLE baseline_rooms (
   PRIMARY KEY (hotel_code, room_code)
 );
 
+-- The floor (bench/floor): the room's row, and one row per change applied.
+CREATE TABLE floor_rooms (LIKE baseline_rooms INCLUDING ALL);
+CREATE TABLE floor_changes (
+  id          bigserial   PRIMARY KEY,
+  hotel_code  text        NOT NULL,
+  room_code   text        NOT NULL,
+  source      text        NOT NULL,
+  position    text        NOT NULL,
+  commit_time timestamptz NOT NULL,
+  applied_at  timestamptz NOT NULL
+);
+
 CREATE FUNCTION bench_note_applied() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.legacy_commit_time IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.legacy_commit_time IS DISTINCT FROM OLD.legacy_commit_time) THEN
@@ -58,6 +70,8 @@ CREATE TRIGGER bench_note_applied AFTER INSERT OR UPDATE ON unified_rooms
   FOR EACH ROW EXECUTE FUNCTION bench_note_applied('ours');
 CREATE TRIGGER bench_note_applied AFTER INSERT OR UPDATE ON baseline_rooms
   FOR EACH ROW EXECUTE FUNCTION bench_note_applied('baseline');
+CREATE TRIGGER bench_note_applied AFTER INSERT OR UPDATE ON floor_rooms
+  FOR EACH ROW EXECUTE FUNCTION bench_note_applied('floor');
 `;
 
 const quiet = () => undefined;

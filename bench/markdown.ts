@@ -1,7 +1,7 @@
 import { describeMachineLine } from './machine.js';
 import type { BenchSummary } from './summary.js';
 import { markdownTable } from './table.js';
-import { costHeader, costRow, headlineHeader, headlineRows, stepHeader, stepRow } from './tables.js';
+import { costHeader, costRow, floorHeader, floorRows, headlineHeader, headlineRows, phaseLines, stepHeader, stepRow } from './tables.js';
 
 export function summaryMarkdown(summary: BenchSummary, svgName: string): string {
   const o = summary.options;
@@ -19,6 +19,17 @@ export function summaryMarkdown(summary: BenchSummary, svgName: string): string 
     '## Targets',
     '',
     markdownTable(['target', 'measured', ''], targetRows),
+    '',
+    ...(summary.unreliable_steps.length > 0
+      ? [`**Unreliable steps** (the rest of the machine used more than ${o.maxOtherLoad} cores): ${summary.unreliable_steps.join('; ')}. No reference may be saved from this run.`, '']
+      : [`Every step ran with the rest of the machine under ${o.maxOtherLoad} cores.`, '']),
+    '## Ours against the design\'s floor',
+    '',
+    'The floor (bench/floor): signal-with-start per change to one workflow per room, a workflow loop, one local activity doing one upsert and one insert (one statement) in Postgres; ' +
+      'its own Temporal dev server started with the same flags, a worker with default options, one sender per source on its own slot (its CPU in the connectors column). Same sources, generator and step seeds.',
+    '',
+    ...(summary.floor_comparison.length > 0 ? [markdownTable(floorHeader, floorRows(summary)), ''] : ['Not run.', '']),
+    ...phaseLines(summary).map((line) => (line === '' ? '' : `- ${line}`)),
     '',
     '## Ours against the naive baseline',
     '',

@@ -49,7 +49,32 @@ export interface BenchOptions {
   readonly keepDatabases: boolean;
   /** Write V8 CPU profiles of the worker and connectors to .data/bench/profiles. */
   readonly profile: boolean;
+  /** Which designs run: ours, the design's floor (bench/floor), the naive baseline. */
+  readonly targets: readonly BenchTarget[];
+  /** Which phases run (the ramp covers the fixed rate, the ramp, the hold and the drain). */
+  readonly phases: readonly BenchPhase[];
+  /** A step is sustained only with its p99 at or under this (ms). */
+  readonly maxP99Ms: number;
+  /** A step during which the rest of the machine used more cores than this is unreliable. */
+  readonly maxOtherLoad: number;
+  /** The age phase: offered rate, seconds per configuration, past months attached and rows per month and table. */
+  readonly ageRate: number;
+  readonly ageS: number;
+  readonly ageMonths: number;
+  readonly ageRowsPerMonth: number;
+  /** The overload phase: seconds of load; the rate (null: twice the highest sustained rate). */
+  readonly overloadS: number;
+  readonly overloadRate: number | null;
+  /** The cold-start phase: the rate under which the worker is killed, history events each room's run holds first, seconds of load before the kill. */
+  readonly coldRate: number;
+  readonly coldFillEvents: number;
+  readonly coldBeforeKillS: number;
 }
+
+export const benchTargets = ['ours', 'floor', 'baseline'] as const;
+export type BenchTarget = (typeof benchTargets)[number];
+export const benchPhases = ['ramp', 'age', 'overload', 'cold', 'memory'] as const;
+export type BenchPhase = (typeof benchPhases)[number];
 
 const usage = `npm run bench -- [options]
 
@@ -68,6 +93,21 @@ const usage = `npm run bench -- [options]
   --hold S               seconds at the highest sustained rate (default 120; --quick 0: use the ramp step)
   --idle S               seconds of no load to measure idle CPU (default 15)
   --drain N              changes written with the consumers stopped, then timed as they drain (default 20000; --quick 3000; 0 skips)
+  --targets LIST         designs to run, of ours,floor,baseline (default all three; the floor is bench/floor, the design's minimum)
+  --phases LIST          phases to run, of ramp,age,overload,cold,memory (default all; ramp = fixed rate, ramp, hold and drain;
+                         floor and baseline run the ramp only)
+  --max-p99 MS           a step is sustained only with p99 <= MS (default 1000)
+  --max-other-load C     a step while the rest of the machine used more than C cores is unreliable (default 0.2);
+                         --save-reference is refused when any step is
+  --age-rate R           age phase: offered rate (default 50)
+  --age-duration S       age phase: seconds at each configuration, 1 month then 84 months (default 60)
+  --age-months N         age phase: monthly audit partitions attached and filled (default 84: seven years)
+  --age-rows N           age phase: generated rows per month in each audit table (default 3000)
+  --overload-duration S  overload phase: seconds of load (default 120)
+  --overload-rate R      overload phase: offered rate (default twice the highest sustained rate, else twice --age-rate)
+  --cold-rate R          cold-start phase: rate under which the worker is killed and restarted (default 50)
+  --cold-fill-events N   cold-start phase: history events each room's run holds first (default 250: half of a 100-batch run)
+  --cold-before-kill S   cold-start phase: seconds of load before the kill (default 20)
   --workflows N          grow to this many rooms (each opens its room's workflow in per-room routing) and read the worker's memory (default 10000; 0 skips)
   --no-baseline          skip the naive baseline
   --baseline-concurrency N  upserts in flight per source in the baseline (default 8)
@@ -76,7 +116,7 @@ const usage = `npm run bench -- [options]
   --delivery signal|update     CONNECTOR_DELIVERY: signal-with-start (default) or update-with-start
   --worker-cache N       WORKER_MAX_CACHED_WORKFLOWS for our worker (default: project default)
   --seed N               workload seed (default 42)
-  --quick                short run for development (~3 min): 500 rooms, short steps, no hold, no memory phase
+  --quick                short run for development: 500 rooms, short steps, no hold, only the ramp phase (unless --phases)
   --save-reference       also write the results to bench/results/reference/
   --keep-databases       leave the rs_bench_* databases after the run
   --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles`;
@@ -106,6 +146,14 @@ function rampOf(value: string | undefined, fallback: readonly number[]): number[
 function deliveryOf(value: string | undefined): 'signal' | 'update' {
   if (value === undefined || value === 'signal' || value === 'update') return value ?? 'signal';
   throw new OptionsError(`--delivery must be signal or update, got ${value}`);
+}
+
+function listOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string, fallback: readonly T[]): T[] {
+  if (value === undefined) return [...fallback];
+  const items = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (items.length === 0 || unknown.length > 0) throw new OptionsError(`--${name} takes a comma-separated list of ${allowed.join(', ')}; got ${value}`);
+  return allowed.filter((item) => items.includes(item));
 }
 
 /** Parses the command line; `null` when only the usage was asked for. */
@@ -140,6 +188,19 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'save-reference': { type: 'boolean', default: false },
       'keep-databases': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      targets: { type: 'string' },
+      phases: { type: 'string' },
+      'max-p99': { type: 'string' },
+      'max-other-load': { type: 'string' },
+      'age-rate': { type: 'string' },
+      'age-duration': { type: 'string' },
+      'age-months': { type: 'string' },
+      'age-rows': { type: 'string' },
+      'overload-duration': { type: 'string' },
+      'overload-rate': { type: 'string' },
+      'cold-rate': { type: 'string' },
+      'cold-fill-events': { type: 'string' },
+      'cold-before-kill': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -149,6 +210,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   }
   const quick = values.quick;
   const rooms = number(values.rooms, quick ? 500 : 2000, 'rooms', { min: 10, max: 1_000_000 });
+  const targets = listOf(values.targets, benchTargets, 'targets', benchTargets).filter((target) => !(target === 'baseline' && values['no-baseline']));
   const options: BenchOptions = {
     rooms,
     hotels: number(values.hotels, quick ? 20 : 50, 'hotels', { min: 1, max: rooms }),
@@ -166,7 +228,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     idleS: number(values.idle, quick ? 5 : 15, 'idle', { min: 1 }),
     drainChanges: number(values.drain, quick ? 3_000 : 20_000, 'drain', { min: 0, max: 1_000_000 }),
     workflows: number(values.workflows, quick ? 0 : 10_000, 'workflows', { min: 0 }),
-    baseline: !values['no-baseline'],
+    baseline: targets.includes('baseline'),
     baselineConcurrency: number(values['baseline-concurrency'], 8, 'baseline-concurrency', { min: 1, max: 64 }),
     generatorConnections: number(values['generator-connections'], 8, 'generator-connections', { min: 1, max: 64 }),
     delivery: deliveryOf(values.delivery),
@@ -177,6 +239,19 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     saveReference: values['save-reference'],
     keepDatabases: values['keep-databases'],
     profile: values.profile,
+    targets,
+    phases: listOf(values.phases, benchPhases, 'phases', quick ? ['ramp'] : benchPhases),
+    maxP99Ms: number(values['max-p99'], 1000, 'max-p99', { min: 1 }),
+    maxOtherLoad: number(values['max-other-load'], 0.2, 'max-other-load', { min: 0 }),
+    ageRate: number(values['age-rate'], 50, 'age-rate', { min: 1 }),
+    ageS: number(values['age-duration'], quick ? 20 : 60, 'age-duration', { min: 5 }),
+    ageMonths: number(values['age-months'], 84, 'age-months', { min: 1, max: 240 }),
+    ageRowsPerMonth: number(values['age-rows'], 3000, 'age-rows', { min: 0, max: 1_000_000 }),
+    overloadS: number(values['overload-duration'], quick ? 30 : 120, 'overload-duration', { min: 10 }),
+    overloadRate: values['overload-rate'] === undefined ? null : number(values['overload-rate'], 100, 'overload-rate', { min: 1 }),
+    coldRate: number(values['cold-rate'], 50, 'cold-rate', { min: 1 }),
+    coldFillEvents: number(values['cold-fill-events'], 250, 'cold-fill-events', { min: 0 }),
+    coldBeforeKillS: number(values['cold-before-kill'], quick ? 10 : 20, 'cold-before-kill', { min: 5 }),
   };
   if (options.warmupS >= Math.min(options.stepS, options.baselineStepS)) throw new OptionsError('--warmup must be shorter than --step and --baseline-step');
   return options;

@@ -61,6 +61,8 @@ export class OurPipeline {
   private readonly connectors = new Map<SourceName, ChildService>();
   private connection: Connection | null = null;
   address = '';
+  /** The dev server's Prometheus endpoint (workflow task timeouts and failures for the overload phase). */
+  metricsUrl = '';
 
   constructor(private readonly options: OurPipelineOptions) {}
 
@@ -92,9 +94,10 @@ export class OurPipeline {
     const { log } = this.options;
     const cliPath = await ensureTemporalCli(projectRoot, log);
     for (const suffix of ['', '-wal', '-shm']) await rm(join(benchDataDir, `temporal.sqlite${suffix}`), { force: true });
-    const [port, uiPort] = [await freePort(), await freePort()];
+    const [port, uiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     this.address = `127.0.0.1:${port}`;
-    this.temporalServer = await startTemporalDevServer({ cliPath, dataDir: benchDataDir, address: this.address, uiPort, namespace, log });
+    this.metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    this.temporalServer = await startTemporalDevServer({ cliPath, dataDir: benchDataDir, address: this.address, uiPort, namespace, log, extraArgs: ['--metrics-port', String(metricsPort)] });
     if (this.temporalServer.pid !== undefined) this.options.onSpawn(this.temporalServer.pid);
     this.connection = await Connection.connect({ address: this.address });
   }
@@ -114,7 +117,8 @@ export class OurPipeline {
           // The type left unset means the workflow task queue.
           taskQueue: { name: taskQueue },
         });
-        return (response.pollers?.length ?? 0) > 0;
+        // The SDK's default identity is pid@host: a poller of a worker killed a moment ago is still listed for a while.
+        return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${worker.pid}@`) === true);
       },
       () => (worker.running ? null : `worker exited (see ${worker.logPath})`),
     );
@@ -154,6 +158,17 @@ export class OurPipeline {
     } catch {
       return null;
     }
+  }
+
+  /** kill -9 of the worker (the cold-start phase). */
+  async killWorker(): Promise<void> {
+    await this.worker?.kill();
+    this.worker = null;
+  }
+
+  /** A Temporal client on the bench's server (the cold-start phase reads each room's run). */
+  client(): Client | null {
+    return this.connection ? new Client({ connection: this.connection, namespace }) : null;
   }
 
   /** The connectors alone (the drain phase): their slots keep what is written meanwhile. */

@@ -5,7 +5,7 @@ import type { StepResult } from './results.js';
 const width = 1100;
 const panelHeight = 360;
 const margin = { left: 70, right: 20, top: 40, bottom: 45 };
-const colors = { ours: '#1f63b5', baseline: '#d9711c' } as const;
+const colors = { ours: '#1f63b5', baseline: '#d9711c', floor: '#2e8b3d' } as const;
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fixed = (value: number) => value.toFixed(1);

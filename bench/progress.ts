@@ -2,11 +2,11 @@ import type { GeneratedChange } from './load-generator.js';
 import type { ComponentName, Monitor } from './monitor.js';
 import { ascending, percentile } from './stats.js';
 
-const interactive = process.stdout.isTTY === true;
+const interactive = process.stderr.isTTY === true;
 
 export function say(message: string): void {
-  if (interactive) process.stdout.write('\r\x1b[K');
-  process.stdout.write(`[bench] ${message}\n`);
+  if (interactive) process.stderr.write('\r\x1b[K');
+  process.stderr.write(`[bench] ${message}\n`);
 }
 
 /**
@@ -20,7 +20,7 @@ export class Progress {
 
   constructor(private readonly monitor: Monitor) {}
 
-  begin(label: string, rate: number, seconds: number, changes: readonly GeneratedChange[], pending: () => number, components: readonly ComponentName[]): void {
+  begin(label: string, rate: number, seconds: number, changes: readonly GeneratedChange[], pending: () => number, components: readonly ComponentName[], showCursorLag = true): void {
     const started = Date.now();
     this.lastAt = started;
     this.lastCpu = new Map(components.map((name) => [name, this.monitor.cpuTotal(name)]));
@@ -28,7 +28,7 @@ export class Progress {
       const elapsed = (Date.now() - started) / 1000;
       const phase = elapsed <= seconds ? `${elapsed.toFixed(0)}/${seconds}s` : `draining ${(elapsed - seconds).toFixed(0)}s`;
       const applied = ascending(changes.flatMap((change) => (change.appliedUs === null ? [] : [(change.appliedUs - change.startUs) / 1000])));
-      const lag = this.monitor.latestLag();
+      const lag = showCursorLag ? this.monitor.latestLag() : undefined;
       const cursor = lag ? Object.entries(lag.cursorLagS).map(([source, value]) => `${source} ${value === null ? '-' : value.toFixed(1)}s`).join(' ') : '';
       const now = Date.now();
       const cpu = components
@@ -45,14 +45,14 @@ export class Progress {
         ` | backlog ${pending()} | p50 ${percentile(applied, 50).toFixed(0)} p99 ${percentile(applied, 99).toFixed(0)} ms` +
         (cursor ? ` | cursor lag ${cursor}` : '') +
         ` | cpu ${cpu}`;
-      if (interactive) process.stdout.write(`\r\x1b[K[bench] ${line}`);
-      else process.stdout.write(`[bench] ${line}\n`);
+      if (interactive) process.stderr.write(`\r\x1b[K[bench] ${line}`);
+      else process.stderr.write(`[bench] ${line}\n`);
     }, interactive ? 1_000 : 5_000);
   }
 
   end(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (interactive) process.stdout.write('\r\x1b[K');
+    if (interactive) process.stderr.write('\r\x1b[K');
   }
 }

@@ -3,13 +3,14 @@ import { say } from './progress.js';
 import type { StepResult } from './results.js';
 import { runStep, type StepRig, type StepSpec } from './step.js';
 
-export type StepFactory = (target: Target, phase: 'fixed' | 'ramp' | 'hold' | 'drain', rate: number) => StepSpec;
+export type StepFactory = (target: Target, phase: 'fixed' | 'ramp' | 'hold' | 'drain' | 'age' | 'overload' | 'cold', rate: number) => StepSpec;
 
 export function describeStep(result: StepResult): string {
   const { latency } = result;
   return (
     `${result.label}: ${result.changes} changes at ${result.achieved_per_s}/s; p50 ${latency.p50_ms} p95 ${latency.p95_ms} p99 ${latency.p99_ms} max ${latency.max_ms} ms; ` +
-    `backlog slope ${result.backlog.slope_per_s}/s (max ${result.backlog.max}); drained in ${result.drain_s}s; ${result.verdict}`
+    `backlog slope ${result.backlog.slope_per_s}/s (max ${result.backlog.max}); drained in ${result.drain_s}s; ${result.verdict}; ` +
+    `other load ${result.other_load_cores} cores${result.unreliable ? ' (UNRELIABLE)' : ''}`
   );
 }
 
@@ -76,11 +77,11 @@ export function highestSustained(steps: readonly StepResult[]): StepResult | nul
  * Holds the highest sustained ramp rate for the hold duration; if its backlog grows
  * there, holds the next lower sustained rate once. Returns every hold run.
  */
-export async function runHolds(rig: StepRig, ramp: readonly StepResult[], makeStep: StepFactory, settle: () => Promise<void>): Promise<StepResult[]> {
+export async function runHolds(rig: StepRig, ramp: readonly StepResult[], makeStep: StepFactory, settle: () => Promise<void>, target: Target = 'ours'): Promise<StepResult[]> {
   const sustained = ramp.filter((step) => step.sustained).map((step) => step.offered_per_s).sort((a, b) => b - a);
   const holds: StepResult[] = [];
   for (const rate of sustained.slice(0, 2)) {
-    const result = await runStep(rig, makeStep('ours', 'hold', rate));
+    const result = await runStep(rig, makeStep(target, 'hold', rate));
     say(describeStep(result));
     holds.push(result);
     await settle();

@@ -9,7 +9,7 @@ import { say } from './progress.js';
 import type { StepResult } from './results.js';
 import { buildSummary, type BenchSummary, type ReportInput } from './summary.js';
 import { formatTable } from './table.js';
-import { costHeader, costRow, headlineHeader, headlineRows, stepHeader, stepRow } from './tables.js';
+import { costHeader, costRow, floorHeader, floorRows, headlineHeader, headlineRows, phaseLines, stepHeader, stepRow } from './tables.js';
 
 export function buildReport(input: ReportInput): BenchSummary {
   return buildSummary(input);
@@ -25,6 +25,9 @@ export function printTable(summary: BenchSummary): void {
     'CPU ms per change:',
     formatTable(costHeader, summary.steps.map(costRow)),
     '',
+    ...(summary.floor_comparison.length > 0 ? ['Ours against the floor, CPU ms per change (same phase and offered rate):', formatTable(floorHeader, floorRows(summary)), ''] : []),
+    ...phaseLines(summary),
+    ...(summary.unreliable_steps.length > 0 ? [`UNRELIABLE steps (other load > ${summary.options.maxOtherLoad} cores): ${summary.unreliable_steps.join('; ')}`, ''] : []),
     formatTable(['target', 'measured', ''], summary.targets.map((target) => [target.target, target.measured, target.met === null ? 'not checked' : target.met ? 'met' : 'MISSED'])),
     '',
   ];
@@ -62,7 +65,12 @@ export async function writeReport(summary: BenchSummary, saveReference: boolean)
   ];
   for (const [path, content] of files) await writeFile(path, content);
   const written = files.map(([path]) => relative(projectRoot, path));
-  if (saveReference) {
+  if (saveReference && summary.unreliable_steps.length > 0) {
+    say(
+      `NOT saving bench/results/reference/: ${summary.unreliable_steps.length} step(s) ran while the rest of the machine used more than ` +
+        `${summary.options.maxOtherLoad} cores: ${summary.unreliable_steps.join('; ')}. Run again on a quiet machine.`,
+    );
+  } else if (saveReference) {
     const reference = join(resultsRoot, 'reference');
     await mkdir(reference, { recursive: true });
     for (const name of ['results.json', 'summary.md', 'latency.svg']) await copyFile(join(runDir, name), join(reference, name));

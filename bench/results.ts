@@ -2,7 +2,7 @@ import type { Target } from './applied-feed.js';
 import type { ComponentName } from './monitor.js';
 import type { LatencySummary } from './stats.js';
 
-export type PhaseKind = 'fixed' | 'ramp' | 'hold' | 'memory' | 'drain';
+export type PhaseKind = 'fixed' | 'ramp' | 'hold' | 'memory' | 'drain' | 'age' | 'overload' | 'cold';
 
 export interface TimelinePoint {
   /** Seconds since the step's first change. */
@@ -56,6 +56,10 @@ export interface StepResult {
   readonly wall_s: number;
   /** CPU the rest of the machine used meanwhile (processes outside the bench), in cores: noise. */
   readonly other_load_cores: number;
+  /** The rest of the machine used more than --max-other-load cores: the step's figures are not to be trusted. */
+  readonly unreliable: boolean;
+  /** Changes reflected per second in each 10 s window from the step's first change (the drain included). */
+  readonly applied_per_10s: readonly number[];
   /** pg_stat_database.xact_commit on the unified database per change, the bench's own reads left out. */
   readonly unified_xacts_per_change: number;
   readonly source_xacts_per_change: number;

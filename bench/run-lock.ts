@@ -29,7 +29,7 @@ function commandLine(pid: number): string {
 /** A process the bench started: the project's CLI, a baseline consumer, or the bench's Temporal server. */
 function isBenchChild(pid: number): boolean {
   const command = commandLine(pid);
-  return command.includes('src/cli/main.ts') || command.includes('bench/baseline-consumer.ts') || command.includes(join(benchDataDir, 'temporal.sqlite'));
+  return command.includes('src/cli/main.ts') || command.includes('bench/baseline-consumer.ts') || command.includes('bench/floor/') || command.includes(join(benchDataDir, 'temporal.sqlite')) || command.includes(join(benchDataDir, 'floor', 'temporal.sqlite'));
 }
 
 /**

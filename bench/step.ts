@@ -20,6 +20,10 @@ export interface StepSpec {
   readonly drainTimeoutS: number;
   /** Runs when the load has ended, before the drain is timed (the drain phase starts its consumers here). */
   readonly onLoadEnd?: () => Promise<void>;
+  /** Checked before each write: true ends the load early (the cold-start phase). */
+  readonly stopped?: () => boolean;
+  /** Handed the step's list of committed changes as it starts (it grows as the load runs). */
+  readonly observe?: (changes: readonly GeneratedChange[]) => void;
 }
 
 export interface StepRig {
@@ -33,6 +37,7 @@ export interface StepRig {
   readonly slotPrefix: Readonly<Record<Target, string>>;
   /** Each design's idle CPU, once measured (see measureIdle). */
   readonly idle: Partial<Record<Target, IdleCost>>;
+  readonly limits: { readonly maxP99Ms: number; readonly maxOtherLoad: number };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -64,14 +69,15 @@ export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult>
     changes.push(change);
     matcher.addChange(change);
   });
+  spec.observe?.(changes);
   const lagFrom = rig.monitor.lag.length;
   const before = await rig.monitor.snapshot();
-  rig.progress.begin(spec.label, spec.rate, spec.seconds, changes, () => matcher.pending, rig.components[spec.target]);
+  rig.progress.begin(spec.label, spec.rate, spec.seconds, changes, () => matcher.pending, rig.components[spec.target], spec.target === 'ours');
   let drainS = 0;
   let run;
   let loadEnd;
   try {
-    run = await rig.generator.run(spec.plan, { rate: spec.rate, seconds: spec.seconds, ...(spec.maxWrites === undefined ? {} : { maxWrites: spec.maxWrites }) });
+    run = await rig.generator.run(spec.plan, { rate: spec.rate, seconds: spec.seconds, ...(spec.maxWrites === undefined ? {} : { maxWrites: spec.maxWrites }), ...(spec.stopped ? { stopped: spec.stopped } : {}) });
     await spec.onLoadEnd?.();
     loadEnd = await rig.monitor.snapshot();
     const drainStarted = Date.now();
@@ -98,5 +104,7 @@ export async function runStep(rig: StepRig, spec: StepSpec): Promise<StepResult>
     components: rig.components[spec.target],
     slotPrefix: rig.slotPrefix[spec.target],
     idleCores: rig.idle[spec.target]?.cores ?? {},
+    maxP99Ms: rig.limits.maxP99Ms,
+    maxOtherLoad: rig.limits.maxOtherLoad,
   });
 }

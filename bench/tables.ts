@@ -45,7 +45,7 @@ export function stepRow(step: StepResult): string[] {
     show(step.cursor_lag_s.max),
     show(totalCpuMsPerChange(step)),
     show(step.unified_xacts_per_change),
-    show(step.other_load_cores),
+    `${show(step.other_load_cores)}${step.unreliable ? ' UNRELIABLE' : ''}`,
     step.verdict,
   ];
 }
@@ -55,4 +55,57 @@ export const costHeader = ['step', 'temporal', 'worker', 'connectors', 'baseline
 export function costRow(step: StepResult): string[] {
   const c = step.cpu_ms_per_change;
   return [step.label, show(c.temporal), show(c.worker), show(c.connectors), show(c.baseline), show(c.postgres), show(c.generator_postgres), show(c.bench), show(totalCpuMsPerChange(step)), show(totalCpuMsPerChange(step, true))];
+}
+
+export const floorHeader = ['step', 'offered/s', 'temporal ours/floor', 'worker ours/floor', 'connectors|sender ours/floor', 'postgres ours/floor', 'total ours/floor', 'ratio total', 'ratio temporal', 'ratio worker', 'p99 ms ours/floor', ''];
+
+export function floorRows(summary: BenchSummary): string[][] {
+  const pair = (a: number, b: number) => `${show(a)} / ${show(b)}`;
+  return summary.floor_comparison.map((row) => [
+    row.phase,
+    show(row.offered_per_s),
+    pair(row.ours.temporal, row.floor.temporal),
+    pair(row.ours.worker, row.floor.worker),
+    pair(row.ours.connectors, row.floor.connectors),
+    pair(row.ours.postgres, row.floor.postgres),
+    pair(row.ours.total, row.floor.total),
+    show(row.ratio.total),
+    show(row.ratio.temporal),
+    show(row.ratio.worker),
+    pair(row.p99_ms.ours, row.p99_ms.floor),
+    row.unreliable ? 'UNRELIABLE' : '',
+  ]);
+}
+
+/** The highest sustained rates, the age, overload and cold-start phases, as lines of text. */
+export function phaseLines(summary: BenchSummary): string[] {
+  const lines: string[] = [];
+  if (summary.floor) {
+    lines.push(`Highest sustained rate (flat backlog, p99 <= ${summary.options.maxP99Ms} ms): ours ${show(summary.max_sustained_per_s)}/s, floor ${show(summary.floor.max_sustained_per_s)}/s, ours/floor ${show(summary.sustained_ratio_to_floor)}`);
+  }
+  const { age, overload, cold } = summary;
+  if (age) {
+    lines.push(
+      `Age at ${age.rate}/s: CPU ms per change ${show(age.cpu_ms_per_change.one_month)} with ${age.partitions.one_month} month partition, ` +
+        `${show(age.cpu_ms_per_change.aged)} with ${age.partitions.aged} (${age.months_with_rows} holding ${age.rows_per_month_per_table} rows a table): ratio ${show(age.cpu_ms_per_change.ratio)}; ` +
+        `by component ${Object.entries(age.component_ratio).map(([name, value]) => `${name} ${show(value)}`).join(', ')}`,
+    );
+  }
+  if (overload) {
+    lines.push(
+      `Overload at ${overload.offered_per_s}/s for ${overload.seconds}s${overload.sustained_per_s === null ? '' : ` (2 x ${overload.sustained_per_s}/s)`}: applied/s per 10 s ${overload.applied_per_s_during_load.join(', ')} ` +
+        `(lowest after the first window / sustained ${show(overload.min_applied_ratio_to_sustained)}); workflow task timeouts and failures ${show(overload.workflow_task_trouble_total)}` +
+        `${Object.keys(overload.workflow_task_trouble).length > 0 ? ` ${JSON.stringify(overload.workflow_task_trouble)}` : ''}; lag ${overload.paged ? 'paged' : 'did not page'} (${overload.alerts.length} alerts); ` +
+        `${overload.backlog_at_stop} behind at the stop, drained in ${overload.drain_s}s (${show(overload.drain_per_s)}/s)`,
+    );
+  }
+  if (cold) {
+    lines.push(
+      `Cold start at ${cold.rate}/s, ${cold.rooms} rooms, runs holding ${cold.run_events.min}-… events (median ${cold.run_events.median}; target ${cold.fill_target_events}): ` +
+        `unified view current ${cold.current_after_s === null ? 'NOT within the limit' : `${cold.current_after_s}s`} after the restart (worker polling after ${cold.worker_polling_after_s}s); ` +
+        `${cold.rooms_replayed} rooms replayed, about ${cold.replayed_events} events: ${show(cold.replayed_events_per_s)} events/s`,
+    );
+  }
+  if (lines.length > 0) lines.push('');
+  return lines;
 }

@@ -95,6 +95,13 @@ export class Workload {
     return null;
   }
 
+  /** A write to this room (the cold-start phase fills chosen rooms), or null while the room is busy. */
+  nextFor(room: BenchRoom, now: number): PlannedWrite | null {
+    if (room.busy || room.readyAt > now) return null;
+    const source: SourceName = this.rng.chance(this.shape.legacyShare) ? 'legacy' : 'cloud';
+    return this.plan(room, source);
+  }
+
   private pickRoom(): BenchRoom {
     const hot = this.hotCount < this.roomCount && this.rng.chance(this.shape.skew);
     const index = hot ? this.rng.int(this.hotCount) : this.hotCount + this.rng.int(this.roomCount - this.hotCount);

@@ -94,6 +94,8 @@ export async function startTemporalDevServer(opts: {
   /** More namespaces registered at start (with the search attributes), e.g. one per test suite. */
   extraNamespaces?: readonly string[];
   log: Log;
+  /** More `start-dev` flags (the bench adds `--metrics-port`). */
+  extraArgs?: readonly string[];
 }): Promise<TemporalServerHandle> {
   const { host, port } = parseAddress(opts.address);
   await mkdir(opts.dataDir, { recursive: true });
@@ -121,6 +123,7 @@ export async function startTemporalDevServer(opts: {
     '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
     '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
     '--log-level', 'warn',
+    ...(opts.extraArgs ?? []),
   ];
   // "default" always exists; only extra namespaces need registering.
   for (const namespace of new Set([opts.namespace, ...(opts.extraNamespaces ?? [])])) {
