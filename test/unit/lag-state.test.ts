@@ -342,7 +342,7 @@ const catchingUpRun = fc
       fc.record({
         dt: fc.double({ min: 0.5, max: 30, noNaN: true }),
         // how far above the lowest lag so far (never by the paging threshold), or below it
-        rise: fc.double({ min: -2_000, max: thresholds.pageSeconds - 0.001, noNaN: true }),
+        rise: fc.oneof(fc.double({ min: -300, max: 0, noNaN: true }), fc.double({ min: 0, max: thresholds.pageSeconds - 0.001, noNaN: true })),
         reconnect: fc.boolean(),
         missing: fc.boolean(),
       }),
