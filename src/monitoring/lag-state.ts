@@ -74,6 +74,13 @@ export interface MonitorCheckSubject {
   readonly error: string;
 }
 
+/** A slot the connector found lost (dropped, or invalidated past max_slot_wal_keep_size) and replaced by a fresh slot and snapshot. */
+export interface SlotLostSubject {
+  readonly reason: 'dropped' | 'invalidated';
+  readonly lostAt: string;
+  readonly resnapshotCompletedAt: string | null;
+}
+
 interface AlertEventBase {
   /** The source the alert is about; null on the monitor's own `checks-failing` incident. */
   readonly source: SourceName | null;
@@ -83,6 +90,8 @@ interface AlertEventBase {
   readonly thresholdSeconds: number;
   readonly quarantined?: AlertRoom;
   readonly monitor?: MonitorCheckSubject;
+  /** A lost replication slot and its re-snapshot (absent on every other alert). */
+  readonly slotLost?: SlotLostSubject;
 }
 
 export type AlertEvent =
