@@ -9,6 +9,7 @@ import type { AlertEvent } from '../monitoring/lag-state.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { readUnapplied } from '../db/unapplied-repository.js';
+import { lsnToBigInt, positionLsn } from '../domain/position.js';
 import { listQuarantinedRooms } from '../db/quarantine-repository.js';
 import type { QuarantinedRoomReading } from '../monitoring/quarantine-alerts.js';
 import type { SlotLossReading } from '../monitoring/slot-loss-alerts.js';
@@ -33,9 +34,10 @@ export interface SourceReading {
   /** Why the source (its slot) could not be read, scrubbed of secrets; null when it was. */
   readonly sourceError: string | null;
   /**
-   * Seconds since the connector connected, while it is catching up: reading (its slot active, or
-   * its snapshot running) and not yet acked the WAL position current when it connected. Null
-   * otherwise; absent in readings of earlier releases.
+   * Seconds since the connector connected, while the source is catching up: the connector reading
+   * (its slot active, or its snapshot running), and what was in the WAL when it connected not yet
+   * all acked (an idle source: its first heartbeat since has not returned) or not yet all applied.
+   * Null otherwise; absent in readings of earlier releases.
    */
   readonly catchingUpSeconds?: number | null;
   /** The connector's last lost slot and its re-snapshot; null when it never lost one. */
@@ -135,10 +137,10 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         'snapshot_completed_at',
         'slot_lost_at',
         'slot_lost_reason',
-        // Catching up: connected, and the WAL position current then not acked yet (an idle source: its next heartbeat).
-        sql<number | null>`CASE WHEN connected_at IS NOT NULL AND connected_wal_lsn IS NOT NULL
-                                  AND (last_acked_lsn IS NULL OR last_acked_lsn::pg_lsn < connected_wal_lsn::pg_lsn)
-                                THEN greatest(extract(epoch FROM now() - connected_at)::float8, 0) END`.as('catching_up_seconds'),
+        'connected_wal_lsn',
+        sql<number | null>`greatest(extract(epoch FROM now() - connected_at)::float8, 0)`.as('connected_seconds'),
+        // The WAL position current at the connection not acked yet (an idle source: its next heartbeat has not returned).
+        sql<boolean>`coalesce(last_acked_lsn IS NULL OR last_acked_lsn::pg_lsn < connected_wal_lsn::pg_lsn, false)`.as('behind_connection'),
       ])
       .execute();
     const unapplied = await readUnapplied(db);
@@ -160,6 +162,10 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
       const oldestUnappliedAgeSeconds = waiting?.oldestAgeSeconds ?? null;
       // A record of a connection while neither the stream (slot active) nor a snapshot runs is a connector that is gone.
       const readingNow = slot.active === true || (cursor !== undefined && cursor.snapshot_completed_at === null);
+      // Catching up until everything up to the WAL position current at the connection is acked and applied.
+      const target = cursor?.connected_wal_lsn ?? null;
+      const unappliedBefore = target !== null && waiting?.oldestPosition != null && lsnToBigInt(positionLsn(waiting.oldestPosition)) <= lsnToBigInt(target);
+      const catchingUp = readingNow && target !== null && cursor?.connected_seconds != null && (cursor.behind_connection || unappliedBefore);
       const lostAt = cursor?.slot_lost_at ?? null;
       const completedAt = cursor?.snapshot_completed_at ?? null;
       const reading: SourceReading = {
@@ -173,7 +179,7 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         slotRetainedBytes: toNumber(slot.retained),
         connected: sourceError === null ? slot.active === true : null,
         sourceError,
-        catchingUpSeconds: readingNow ? (cursor?.catching_up_seconds ?? null) : null,
+        catchingUpSeconds: catchingUp ? (cursor?.connected_seconds ?? null) : null,
         slotLoss:
           lostAt === null || cursor?.slot_lost_reason == null
             ? null

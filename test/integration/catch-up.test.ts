@@ -20,15 +20,15 @@ import { replayWorkflowHistory } from '../../src/workers/worker.js';
 // interval leaves the connectors (started right after the worker) time to connect before the
 // monitor's second check after the restart, as the 5 s default does.
 const settings: MonitorSettings = {
-  thresholds: { warnSeconds: 3, pageSeconds: 8, clearRatio: 0.5, clearChecks: 2 },
+  thresholds: { warnSeconds: 5, pageSeconds: 15, clearRatio: 0.5, clearChecks: 2 },
   checkIntervalSeconds: 2,
   staleAfterSeconds: 60,
   validForSeconds: 20,
   channelNames: ['pagerduty', 'webhook'],
-  catchupGraceSeconds: 60,
+  catchupGraceSeconds: 90,
 };
 // Past the paging threshold and past the monitor's trend window (2 checks + 10 s): the monitor was down as long.
-const downForMs = (settings.checkIntervalSeconds * 2 + 10 + 2) * 1000;
+const downForMs = (Math.max(settings.thresholds.pageSeconds, settings.checkIntervalSeconds * 2 + 10) + 3) * 1000;
 const heartbeatIntervalMs = 1_000;
 
 let env: TestWorkflowEnvironment;
