@@ -9,8 +9,10 @@ import type { AlertEvent } from '../monitoring/lag-state.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { readUnapplied } from '../db/unapplied-repository.js';
+import { lsnToBigInt, positionLsn } from '../domain/position.js';
 import { listQuarantinedRooms } from '../db/quarantine-repository.js';
 import type { QuarantinedRoomReading } from '../monitoring/quarantine-alerts.js';
+import type { SlotLossReading } from '../monitoring/slot-loss-alerts.js';
 import { scrubString } from '../observability/redact.js';
 import type { alertOutboxWorkflow } from '../workflows/alert-outbox.js';
 import { alertOutboxSignal, alertOutboxWorkflowId, type AlertOutboxItem } from '../workflows/messages.js';
@@ -31,6 +33,15 @@ export interface SourceReading {
   readonly connected: boolean | null;
   /** Why the source (its slot) could not be read, scrubbed of secrets; null when it was. */
   readonly sourceError: string | null;
+  /**
+   * Seconds since the connector connected, while the source is catching up: the connector reading
+   * (its slot active, or its snapshot running), and what was in the WAL when it connected not yet
+   * all acked (an idle source: its first heartbeat since has not returned) or not yet all applied.
+   * Null otherwise; absent in readings of earlier releases.
+   */
+  readonly catchingUpSeconds?: number | null;
+  /** The connector's last lost slot and its re-snapshot; null when it never lost one. */
+  readonly slotLoss?: SlotLossReading | null;
 }
 
 export interface MonitorReadings {
@@ -123,6 +134,13 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         'last_change_commit_time',
         sql<number | null>`extract(epoch FROM now() - last_acked_commit_time)::float8`.as('lag_seconds'),
         sql<number | null>`extract(epoch FROM now() - last_change_commit_time)::float8`.as('change_age_seconds'),
+        'snapshot_completed_at',
+        'slot_lost_at',
+        'slot_lost_reason',
+        'connected_wal_lsn',
+        sql<number | null>`greatest(extract(epoch FROM now() - connected_at)::float8, 0)`.as('connected_seconds'),
+        // The WAL position current at the connection not acked yet (an idle source: its next heartbeat has not returned).
+        sql<boolean>`coalesce(last_acked_lsn IS NULL OR last_acked_lsn::pg_lsn < connected_wal_lsn::pg_lsn, false)`.as('behind_connection'),
       ])
       .execute();
     const unapplied = await readUnapplied(db);
@@ -142,6 +160,14 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
       const waiting = unapplied.get(descriptor.source);
       const lagSeconds = cursor?.lag_seconds ?? null;
       const oldestUnappliedAgeSeconds = waiting?.oldestAgeSeconds ?? null;
+      // A record of a connection while neither the stream (slot active) nor a snapshot runs is a connector that is gone.
+      const readingNow = slot.active === true || (cursor !== undefined && cursor.snapshot_completed_at === null);
+      // Catching up until everything up to the WAL position current at the connection is acked and applied.
+      const target = cursor?.connected_wal_lsn ?? null;
+      const unappliedBefore = target !== null && waiting?.oldestPosition != null && lsnToBigInt(positionLsn(waiting.oldestPosition)) <= lsnToBigInt(target);
+      const catchingUp = readingNow && target !== null && cursor?.connected_seconds != null && (cursor.behind_connection || unappliedBefore);
+      const lostAt = cursor?.slot_lost_at ?? null;
+      const completedAt = cursor?.snapshot_completed_at ?? null;
       const reading: SourceReading = {
         source: descriptor.source,
         lagSeconds,
@@ -153,6 +179,15 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         slotRetainedBytes: toNumber(slot.retained),
         connected: sourceError === null ? slot.active === true : null,
         sourceError,
+        catchingUpSeconds: catchingUp ? (cursor?.connected_seconds ?? null) : null,
+        slotLoss:
+          lostAt === null || cursor?.slot_lost_reason == null
+            ? null
+            : {
+                lostAt: lostAt.toISOString(),
+                reason: cursor.slot_lost_reason,
+                resnapshotCompletedAt: completedAt !== null && completedAt.getTime() >= lostAt.getTime() ? completedAt.toISOString() : null,
+              },
       };
       readings.push(reading);
       const values = {
@@ -198,7 +233,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         .where('incident_key', '=', event.incidentKey)
         .where('resolved_at', 'is', null)
         .execute();
-      if (event.monitor) log.info('monitor alert resolved', { check: event.monitor.check, source: event.source, incident: event.incidentKey });
+      if (event.slotLost) log.info('re-snapshot after the slot loss completed', { source: event.source, incident: event.incidentKey, ...event.slotLost });
+      else if (event.monitor) log.info('monitor alert resolved', { check: event.monitor.check, source: event.source, incident: event.incidentKey });
       else if (event.quarantined) log.info('quarantine alert resolved', { room: event.quarantined.room, incident: event.incidentKey });
       else log.info('lag alert resolved', { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds });
     } else {
@@ -226,12 +262,15 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         )
         .execute();
       const line = { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds, thresholdSeconds: event.thresholdSeconds };
-      if (event.monitor) {
+      if (event.slotLost) {
+        log.warn('replication slot lost: a fresh slot and snapshot were taken (a warning, not a page)', { ...line, ...event.slotLost });
+      } else if (event.monitor) {
         const fields = { check: event.monitor.check, source: event.source, incident: event.incidentKey, failingSeconds: event.lagSeconds, error: event.monitor.error };
         if (event.kind === 'page') log.error('PAGE: lag monitor checks failing past the paging threshold', fields);
         else log.warn('lag monitor checks failing', fields);
       } else if (event.quarantined) log.error('PAGE: room quarantined', { ...line, room: event.quarantined.room, reason: event.quarantined.reason });
       else if (event.kind === 'page') log.error('PAGE: CDC lag over the paging threshold', line);
+      else if (event.kind === 'warn' && event.connectedSecondsAgo !== undefined) log.warn('CDC lag over the warning threshold while the connector catches up: a warning for now', { ...line, connectedSecondsAgo: event.connectedSecondsAgo });
       else if (event.kind === 'warn' && event.catchingUp) log.warn('CDC lag over the paging threshold but falling fast (catching up): a warning for now', line);
       else log.warn('CDC lag over the warning threshold', line);
     }

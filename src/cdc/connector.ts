@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import { ensureCursor, markSnapshotCompleted, markSnapshotStarted, recordAcked } from '../db/cursor-repository.js';
+import { ensureCursor, markConnected, markDisconnected, markSlotLost, markSnapshotCompleted, markSnapshotStarted, recordAcked } from '../db/cursor-repository.js';
 import { recordDeadLetter } from '../db/dead-letter-repository.js';
 import { listRoomsPresentIn } from '../db/room-repository.js';
 import type { UnifiedDatabase } from '../db/schema.js';
@@ -96,6 +96,8 @@ export class Connector {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastAckedLsn: string | null = null;
   private lastError: string | null = null;
+  /** The source's WAL position when this connector connected: until it is acked, the connector is catching up. */
+  private catchupTarget: string | null = null;
   private counts = { snapshotRows: 0, roomsMarkedLeft: 0, changesSignalled: 0, deadLetters: 0 };
   /** Each captured table's columns as the last relation message gave them, to log a partner's ALTER TABLE. */
   private readonly relationColumns = new Map<string, readonly RelationColumnShape[]>();
@@ -168,12 +170,14 @@ export class Connector {
       this.log.error('replication slot invalidated (WAL retained past max_slot_wal_keep_size): changes since were lost, taking a fresh slot and snapshot', {
         slot: descriptor.slotName,
       });
+      await markSlotLost(this.options.unifiedDb, descriptor.source, 'invalidated');
       await dropSlot(sourcePool, descriptor.slotName);
     } else if (slot.exists) {
       this.log.warn('slot exists but its snapshot never completed: starting over', { slot: descriptor.slotName });
       await dropSlot(sourcePool, descriptor.slotName);
     } else if (snapshotCompleted) {
       this.log.error('replication slot is gone: changes since were lost, taking a fresh slot and snapshot', { slot: descriptor.slotName });
+      await markSlotLost(this.options.unifiedDb, descriptor.source, 'dropped');
     }
     await this.snapshot();
     return null;
@@ -187,6 +191,32 @@ export class Connector {
     this.sender.stop();
     await this.loop;
     this.phase = 'stopped';
+    await markDisconnected(this.options.unifiedDb, this.options.descriptor.source).catch((error: unknown) =>
+      this.log.warn('could not record the disconnect in the cursor', { error }),
+    );
+  }
+
+  /**
+   * Connected and reading (a snapshot, or the stream): records the source's WAL position now, which
+   * the connector has caught up with once it acks it (for an idle source, its next heartbeat).
+   * The lag monitor warns instead of paging meanwhile. A reconnect before that keeps the first
+   * position and time, so reconnecting does not stretch the monitor's grace.
+   */
+  private async markReading(): Promise<void> {
+    const { descriptor, unifiedDb, sourcePool } = this.options;
+    const unfinished =
+      this.catchupTarget !== null && (this.lastAckedLsn === null || lsnToBigInt(this.lastAckedLsn) < lsnToBigInt(this.catchupTarget));
+    if (unfinished) return;
+    try {
+      const { rows } = await sourcePool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      const lsn = rows[0]?.lsn;
+      if (lsn === undefined) return;
+      await markConnected(unifiedDb, descriptor.source, lsn);
+      this.catchupTarget = lsn;
+    } catch (error) {
+      // Only the monitor's catch-up judgement misses it: it pages on the lag as it would without.
+      this.log.warn('could not record the connection in the cursor', { error });
+    }
   }
 
   /**
@@ -219,6 +249,7 @@ export class Connector {
     const exported = await createSlotWithSnapshot(descriptor.databaseUrl, descriptor.slotName);
     try {
       await markSnapshotStarted(unifiedDb, descriptor.source, exported.consistentPoint);
+      await this.markReading();
       this.log.info('snapshot started', { slot: descriptor.slotName, consistentPoint: exported.consistentPoint });
       const position = makePosition(exported.consistentPoint, 0);
       const snapshotTime = new Date().toISOString();
@@ -399,6 +430,7 @@ export class Connector {
       this.phase = 'streaming';
       this.lastError = null;
       this.log.info('streaming', { slot: descriptor.slotName, from: this.lastAckedLsn });
+      void this.markReading();
     });
 
     let flushing: Promise<void> | null = null;

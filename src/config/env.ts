@@ -80,8 +80,14 @@ export const envSchema = z
   LAG_CLEAR_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
   LAG_CLEAR_CHECKS: z.coerce.number().int().min(1).default(2),
   /**
-   * After downtime, a lag over the paging threshold that is falling fast enough to be under it
-   * within this many seconds is a warning, not a page (an outage already over); 0 turns it off.
+   * Catch-up grace after downtime (an outage already over), in seconds; 0 turns it off. A source
+   * whose connector is catching up (connected and reading, but not yet at the WAL position current
+   * when it connected; an idle source until its first heartbeat since returns) is a warning, not a
+   * page, for at most this long from its connection, unless its lag grows by LAG_PAGE_SECONDS
+   * meanwhile (connected, yet no progress). Without word from the connector, a lag over the paging
+   * threshold falling fast enough to be under it within the grace is held the same way. A source
+   * still unreachable pages as without a grace. Default 120: several heartbeats and checks, and
+   * a snapshot of a few hundred thousand rows.
    */
   LAG_CATCHUP_GRACE_SECONDS: z.coerce.number().min(0).max(3_600).default(120),
   /** The booking engine stops selling a room when the source owning its availability is older than this. */

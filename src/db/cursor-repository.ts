@@ -65,3 +65,22 @@ export async function recordAcked(db: Kysely<UnifiedDatabase>, source: SourceNam
     .where('source', '=', source)
     .execute();
 }
+
+/**
+ * The connector connected and began reading (a snapshot or the stream) when the source's WAL
+ * was at `walLsn`: it is catching up until it has acked that position (the lag monitor warns
+ * meanwhile instead of paging for an outage that is over).
+ */
+export async function markConnected(db: Kysely<UnifiedDatabase>, source: SourceName, walLsn: string): Promise<void> {
+  await db.updateTable('cdc_cursors').set({ connected_at: sql<Date>`now()`, connected_wal_lsn: walLsn }).where('source', '=', source).execute();
+}
+
+/** A clean stop: the connector no longer reads, so it is not catching up either. */
+export async function markDisconnected(db: Kysely<UnifiedDatabase>, source: SourceName): Promise<void> {
+  await db.updateTable('cdc_cursors').set({ connected_at: null }).where('source', '=', source).execute();
+}
+
+/** The slot was found lost; the lag monitor raises it as a warning alert (a re-snapshot ran). */
+export async function markSlotLost(db: Kysely<UnifiedDatabase>, source: SourceName, reason: 'dropped' | 'invalidated'): Promise<void> {
+  await db.updateTable('cdc_cursors').set({ slot_lost_at: sql<Date>`now()`, slot_lost_reason: reason }).where('source', '=', source).execute();
+}

@@ -7,6 +7,7 @@ import * as policyVersions from './migrations/2026_12_01_0005_policy_versions.js
 import * as monitorAlerts from './migrations/2026_12_02_0006_monitor_alerts.js';
 import * as auditPartitions from './migrations/2026_12_06_0007_audit_partitions.js';
 import * as roomHeads from './migrations/2026_12_07_0008_room_heads.js';
+import * as connectorCatchup from './migrations/2026_12_07_0009_connector_catchup.js';
 import { ensureAuditPartitions } from './audit-partitions.js';
 import type { UnifiedDatabase } from './schema.js';
 
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_02_0006_monitor_alerts': monitorAlerts,
   '2026_12_06_0007_audit_partitions': auditPartitions,
   '2026_12_07_0008_room_heads': roomHeads,
+  '2026_12_07_0009_connector_catchup': connectorCatchup,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -205,6 +205,13 @@ export interface CdcCursorsTable {
   acked_at: Timestamp | null;
   last_change_commit_time: Timestamp | null;
   changes_acked: GeneratedBigInt;
+  /** When the connector's current session connected and began reading (snapshot or stream); null after a clean stop. */
+  connected_at: Timestamp | null;
+  /** The source's WAL position when it connected: the connector is catching up until it has acked this. */
+  connected_wal_lsn: string | null;
+  /** When the connector last found its slot lost (dropped or invalidated) and took a fresh slot and snapshot. */
+  slot_lost_at: Timestamp | null;
+  slot_lost_reason: 'dropped' | 'invalidated' | null;
 }
 
 /** Written by the lag monitor each check; bookable_rooms trusts a row only while valid_until is ahead. */
@@ -223,8 +230,8 @@ export interface SourceFreshnessTable {
   valid_until: Timestamp;
 }
 
-/** `monitor`: the lag monitor's own checks failing, or a source it cannot read. */
-export type AlertSubject = 'lag' | 'quarantine' | 'monitor';
+/** `monitor`: the lag monitor's own checks failing, or a source it cannot read; `slot`: a lost slot, re-snapshotted (a warning). */
+export type AlertSubject = 'lag' | 'quarantine' | 'monitor' | 'slot';
 
 /** One row per incident (a source's lag, a quarantined room, the monitor's own checks): opened by its first warning or page, resolved once. */
 export interface AlertsTable {

@@ -65,6 +65,8 @@ export interface UnappliedReading {
   readonly count: number;
   readonly oldestCommitTime: Date | null;
   readonly oldestAgeSeconds: number | null;
+  /** The lowest position waiting (positions sort as text). */
+  readonly oldestPosition: string | null;
 }
 
 /** Per source: changes Temporal took that no apply has taken, and the age of the oldest by its source commit. */
@@ -76,8 +78,9 @@ export async function readUnapplied(db: Db): Promise<Map<SourceName, UnappliedRe
       sql<string>`count(*)`.as('count'),
       sql<Date | null>`min(commit_time)`.as('oldest'),
       sql<number | null>`extract(epoch FROM now() - min(commit_time))::float8`.as('age'),
+      sql<string | null>`min(position)`.as('oldest_position'),
     ])
     .groupBy('source')
     .execute();
-  return new Map(rows.map((row) => [row.source, { source: row.source, count: Number(row.count), oldestCommitTime: row.oldest, oldestAgeSeconds: row.age }]));
+  return new Map(rows.map((row) => [row.source, { source: row.source, count: Number(row.count), oldestCommitTime: row.oldest, oldestAgeSeconds: row.age, oldestPosition: row.oldest_position }]));
 }

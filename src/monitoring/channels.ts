@@ -38,8 +38,22 @@ function describeMonitorEvent(event: AlertEvent & { monitor: NonNullable<AlertEv
   }
 }
 
+function describeSlotLoss(event: AlertEvent & { slotLost: NonNullable<AlertEvent['slotLost']> }): string {
+  const { reason, lostAt, resnapshotCompletedAt } = event.slotLost;
+  const how = reason === 'invalidated' ? 'was invalidated (WAL retained past max_slot_wal_keep_size)' : 'was gone (dropped)';
+  if (event.kind === 'resolve') {
+    return `room-sync: the ${event.source ?? 'source'} re-snapshot after the slot loss of ${lostAt} completed${resnapshotCompletedAt === null ? '' : ` at ${resnapshotCompletedAt}`}`;
+  }
+  return (
+    `room-sync: the ${event.source ?? 'source'} replication slot ${how} at ${lostAt}: the connector took a fresh slot and snapshot ` +
+    `(changes made while no slot recorded arrive through the snapshot; rooms deleted meanwhile are marked as left)` +
+    (resnapshotCompletedAt === null ? '; the re-snapshot is running' : `; the re-snapshot completed at ${resnapshotCompletedAt}`)
+  );
+}
+
 export function describeEvent(event: AlertEvent): string {
   if (event.monitor) return describeMonitorEvent({ ...event, monitor: event.monitor });
+  if (event.slotLost) return describeSlotLoss({ ...event, slotLost: event.slotLost });
   if (event.quarantined) {
     const { room, reason } = event.quarantined;
     return event.kind === 'resolve'
@@ -49,6 +63,13 @@ export function describeEvent(event: AlertEvent): string {
   const lag = `${event.lagSeconds.toFixed(1)} s`;
   switch (event.kind) {
     case 'warn':
+      if (event.connectedSecondsAgo !== undefined) {
+        return (
+          `room-sync: ${event.source} CDC lag ${lag} passed the warning threshold (${event.thresholdSeconds} s), but its connector is catching up ` +
+          `(connected ${event.connectedSecondsAgo.toFixed(0)} s ago, not yet at the WAL position current then): a warning for now, ` +
+          `a page if it has not caught up within the grace or its lag keeps growing`
+        );
+      }
       return event.catchingUp
         ? `room-sync: ${event.source} CDC lag ${lag} is over the paging threshold but falling fast (catching up after downtime): a warning for now, a page if it stops falling`
         : `room-sync: ${event.source} CDC lag ${lag} passed the warning threshold (${event.thresholdSeconds} s)`;
@@ -63,12 +84,13 @@ export function describeEvent(event: AlertEvent): string {
 export function pagerDedupKey(event: AlertEvent): string {
   if (event.monitor) return event.monitor.check === 'checks-failing' ? 'room-sync/monitor/checks-failing' : `room-sync/monitor/source-unreadable/${event.source ?? 'unknown'}`;
   if (event.quarantined) return `room-sync/quarantine/${event.quarantined.room}`;
+  if (event.slotLost) return `room-sync/slot/${event.source ?? 'unknown'}`;
   return `room-sync/lag/${event.source ?? 'unknown'}`;
 }
 
 /** What an alert is about, as the alerts table's `subject` says it. */
-export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' {
-  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : 'lag';
+export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' | 'slot' {
+  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : event.slotLost ? 'slot' : 'lag';
 }
 
 export function buildPayload(channel: AlertChannel, event: AlertEvent, at: string): unknown {
@@ -107,6 +129,18 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
       message: describeEvent(event),
     };
   }
+  if (event.slotLost) {
+    return {
+      type: `room-sync.slot.${event.kind}`,
+      source: event.source,
+      reason: event.slotLost.reason,
+      lost_at: event.slotLost.lostAt,
+      resnapshot_completed_at: event.slotLost.resnapshotCompletedAt,
+      incident: event.incidentKey,
+      at,
+      message: describeEvent(event),
+    };
+  }
   if (event.quarantined) {
     return {
       type: `room-sync.quarantine.${event.kind}`,
@@ -125,6 +159,7 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
     lag_seconds: event.lagSeconds,
     threshold_seconds: event.thresholdSeconds,
     ...(event.kind === 'warn' && event.catchingUp ? { catching_up: true } : {}),
+    ...(event.kind === 'warn' && event.connectedSecondsAgo !== undefined ? { connected_seconds_ago: event.connectedSecondsAgo } : {}),
     at,
     message: describeEvent(event),
   };

@@ -4,6 +4,7 @@ import { sourceNames, type SourceName } from '../domain/room.js';
 import { evaluateLag, initialAlertState, type AlertEvent, type CatchupGrace, type SourceAlertState } from '../monitoring/lag-state.js';
 import { evaluateCheckHealth, initialCheckHealth, type CheckHealthState, type MonitorHealth } from '../monitoring/monitor-health.js';
 import { evaluateQuarantines, type QuarantineIncidents } from '../monitoring/quarantine-alerts.js';
+import { evaluateSlotLoss, initialSlotLossState, type SlotLossState } from '../monitoring/slot-loss-alerts.js';
 import { monitorSettingsSignal, monitorStateQuery, type MonitorSettings } from './messages.js';
 
 type MonitoringActivities = ReturnType<typeof createMonitoringActivities>;
@@ -30,16 +31,21 @@ const { deliverAlert } = proxyActivities<MonitoringActivities>({
  * - alert-outbox: events go to each channel's outbox workflow instead of delivery activities of this run.
  * - monitor-health: a failed check, or a source whose slot cannot be read, is judged (and pages in time).
  * - lag-catchup-grace: a lag over the paging threshold that falls fast is a warning for a bounded time.
+ * - connector-catchup: so is the lag of a source whose connector reports catching up after it
+ *   connected (within the grace, its lag not growing by the paging threshold); a lost slot is a warning.
  */
 export const alertOutboxPatch = 'alert-outbox';
 export const monitorHealthPatch = 'monitor-health';
 export const catchupGracePatch = 'lag-catchup-grace';
+export const connectorCatchupPatch = 'connector-catchup';
 
 export interface LagMonitorInput {
   readonly settings: MonitorSettings;
   readonly states?: Readonly<Record<SourceName, SourceAlertState>>;
   readonly quarantines?: QuarantineIncidents;
   readonly health?: MonitorHealth;
+  /** The last lost slot raised per source (absent before the connector-catchup patch). */
+  readonly slotLosses?: Readonly<Record<SourceName, SlotLossState>>;
   /** Checks before continuing as new (tests shorten it). */
   readonly checksPerRun?: number;
 }
@@ -82,6 +88,10 @@ export async function lagMonitorWorkflow(input: LagMonitorInput): Promise<void> 
     legacy: input.health?.sources.legacy ?? initialCheckHealth,
     cloud: input.health?.sources.cloud ?? initialCheckHealth,
   };
+  const slotLosses: Record<SourceName, SlotLossState> = {
+    legacy: input.slotLosses?.legacy ?? initialSlotLossState,
+    cloud: input.slotLosses?.cloud ?? initialSlotLossState,
+  };
   let lastReadings: readonly SourceReading[] = [];
   let checks = 0;
   const deliveries = new Set<Promise<void>>();
@@ -97,6 +107,7 @@ export async function lagMonitorWorkflow(input: LagMonitorInput): Promise<void> 
     checks,
     quarantines: Object.fromEntries(Object.entries(quarantines).map(([room, incident]) => [room, incident.incidentKey])),
     health: health(),
+    slotLosses: { ...slotLosses },
   }));
 
   const record = async (event: AlertEvent, at: string) => {
@@ -168,11 +179,20 @@ export async function lagMonitorWorkflow(input: LagMonitorInput): Promise<void> 
     const grace: CatchupGrace | undefined = patched(catchupGracePatch)
       ? { graceSeconds: settings.catchupGraceSeconds ?? 0, trendWindowSeconds: settings.checkIntervalSeconds * 2 + 10 }
       : undefined;
+    // Only once the check worked: a failed check says nothing of the connectors.
+    const connectorCatchup = grace !== undefined && readings !== noReadings && patched(connectorCatchupPatch);
     for (const source of sourceNames) {
       const reading = readings.sources.find((candidate) => candidate.source === source);
-      const { state, events } = evaluateLag(source, states[source], reading?.appliedLagSeconds ?? null, settings.thresholds, at, grace);
+      const catchingUpSeconds = connectorCatchup ? (reading?.catchingUpSeconds ?? null) : null;
+      const catchup = catchingUpSeconds === null ? null : { connectedSecondsAgo: catchingUpSeconds };
+      const { state, events } = evaluateLag(source, states[source], reading?.appliedLagSeconds ?? null, settings.thresholds, at, grace, catchup);
       states[source] = state;
       for (const event of events) await raise(event, at);
+      if (connectorCatchup) {
+        const judged = evaluateSlotLoss(source, slotLosses[source], reading?.slotLoss ?? null);
+        slotLosses[source] = judged.state;
+        for (const event of judged.events) await raise(event, at);
+      }
     }
     if (readings !== noReadings) {
       const judged = evaluateQuarantines(quarantines, readings.quarantinedRooms);
@@ -185,5 +205,6 @@ export async function lagMonitorWorkflow(input: LagMonitorInput): Promise<void> 
   // Only deliveries this run made the way earlier releases did (before the alert-outbox patch);
   // none otherwise: the outboxes outlive this run.
   await Promise.all(deliveries);
-  await continueAsNew<typeof lagMonitorWorkflow>({ settings, states, quarantines, health: health(), ...(input.checksPerRun === undefined ? {} : { checksPerRun }) });
+  const carried = slotLosses.legacy.lostAt === null && slotLosses.cloud.lostAt === null ? {} : { slotLosses };
+  await continueAsNew<typeof lagMonitorWorkflow>({ settings, states, quarantines, health: health(), ...carried, ...(input.checksPerRun === undefined ? {} : { checksPerRun }) });
 }

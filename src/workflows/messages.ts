@@ -5,6 +5,7 @@ import type { QuarantineRecord } from '../db/quarantine-repository.js';
 import type { RoomKey, SourceName } from '../domain/room.js';
 import type { AlertEvent, LagThresholds, SourceAlertState } from '../monitoring/lag-state.js';
 import type { MonitorHealth } from '../monitoring/monitor-health.js';
+import type { SlotLossState } from '../monitoring/slot-loss-alerts.js';
 import type { SourceReading } from '../activities/monitoring.js';
 
 /**
@@ -132,6 +133,8 @@ export interface MonitorState {
   readonly quarantines: Readonly<Record<string, string>>;
   /** The monitor's own checks, and each source's slot read (absent before this release). */
   readonly health?: MonitorHealth;
+  /** The last lost slot raised per source (absent before this release). */
+  readonly slotLosses?: Readonly<Record<SourceName, SlotLossState>>;
 }
 
 export const monitorStateQuery = defineQuery<MonitorState>('monitorState');
