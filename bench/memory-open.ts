@@ -56,6 +56,8 @@ try {
   const legacy = new pg.Pool({ connectionString: databaseUrl('legacy', names), max: 2 });
   const cloud = new pg.Pool({ connectionString: databaseUrl('cloud', names), max: 2 });
   const unified = new pg.Pool({ connectionString: databaseUrl('unified', names), max: 2 });
+  // An idle client dropped by the server (the shared server at its connection limit) must not end the run.
+  for (const pool of [legacy, cloud, unified]) pool.on('error', () => undefined);
   await insertHotels(legacy, cloud, catalog.hotels);
   await insertLegacyRooms(legacy, first);
   await insertCloudRooms(cloud, first);
