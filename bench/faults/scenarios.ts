@@ -403,6 +403,12 @@ function failedRow(scenario: { id: number; name: string }, message: string, star
   };
 }
 
+/** The samples after the first five minutes: start-up, the cache filling and the first continue-as-new are not growth. */
+const slopeFromS = 300;
+function settled(samples: readonly { readonly atS: number; readonly kib: number }[]) {
+  return samples.filter((sample) => sample.atS >= slopeFromS);
+}
+
 /** Least-squares slope of (seconds, KiB) samples, in MiB per hour; null with fewer than two samples. */
 export function slopeMiBPerHour(samples: readonly { readonly atS: number; readonly kib: number }[]): number | null {
   if (samples.length < 2) return null;
@@ -477,7 +483,7 @@ export async function runSoak(settings: ScenarioSettings): Promise<ScenarioRow> 
     failures.push(...survivors(rig, ['worker', 'connector-legacy', 'connector-cloud']));
     const effect = { endedAt: Date.now(), notes, failures };
     const row = await finish(rig, context, scenario, started, effect, {
-      rssSlopeMiBPerHour: { worker: slopeMiBPerHour(samples.worker), connectors: slopeMiBPerHour(samples.connectors) },
+      rssSlopeMiBPerHour: { worker: slopeMiBPerHour(settled(samples.worker)), connectors: slopeMiBPerHour(settled(samples.connectors)) },
     });
     return { ...row, currentAgainS: next > 0 ? worstCurrentAgainS : row.currentAgainS };
   } catch (error) {
