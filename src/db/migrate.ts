@@ -6,6 +6,7 @@ import * as auditChain from './migrations/2026_12_01_0004_audit_chain_and_field_
 import * as policyVersions from './migrations/2026_12_01_0005_policy_versions.js';
 import * as monitorAlerts from './migrations/2026_12_02_0006_monitor_alerts.js';
 import * as auditPartitions from './migrations/2026_12_06_0007_audit_partitions.js';
+import * as reconcile from './migrations/2026_12_07_0008_reconcile.js';
 import { ensureAuditPartitions } from './audit-partitions.js';
 import type { UnifiedDatabase } from './schema.js';
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_01_0005_policy_versions': policyVersions,
   '2026_12_02_0006_monitor_alerts': monitorAlerts,
   '2026_12_06_0007_audit_partitions': auditPartitions,
+  '2026_12_07_0008_reconcile': reconcile,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
