@@ -40,6 +40,13 @@ function describeMonitorEvent(event: AlertEvent & { monitor: NonNullable<AlertEv
 
 export function describeEvent(event: AlertEvent): string {
   if (event.monitor) return describeMonitorEvent({ ...event, monitor: event.monitor });
+  if (event.reconcile) {
+    const { rooms, sample } = event.reconcile;
+    return event.kind === 'resolve'
+      ? `room-sync: reconcile finds the unified store matching ${event.source ?? 'the source'} again`
+      : `room-sync: reconcile found ${rooms} room(s) whose stored ${event.source ?? 'source'} values differ from the live source (${sample.join(', ')}${rooms > sample.length ? ', …' : ''}); ` +
+          `room-sync reconcile --source ${event.source ?? 'both'} --repair delivers the source's rows`;
+  }
   if (event.quarantined) {
     const { room, reason } = event.quarantined;
     return event.kind === 'resolve'
@@ -63,12 +70,13 @@ export function describeEvent(event: AlertEvent): string {
 export function pagerDedupKey(event: AlertEvent): string {
   if (event.monitor) return event.monitor.check === 'checks-failing' ? 'room-sync/monitor/checks-failing' : `room-sync/monitor/source-unreadable/${event.source ?? 'unknown'}`;
   if (event.quarantined) return `room-sync/quarantine/${event.quarantined.room}`;
+  if (event.reconcile) return `room-sync/reconcile/${event.source ?? 'unknown'}`;
   return `room-sync/lag/${event.source ?? 'unknown'}`;
 }
 
 /** What an alert is about, as the alerts table's `subject` says it. */
-export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' {
-  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : 'lag';
+export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' | 'reconcile' {
+  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : event.reconcile ? 'reconcile' : 'lag';
 }
 
 export function buildPayload(channel: AlertChannel, event: AlertEvent, at: string): unknown {
@@ -85,10 +93,12 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
         timestamp: at,
         component: event.monitor ? (event.source ? `${event.source}-database` : 'lag-monitor') : event.quarantined ? `room ${event.quarantined.room}` : `${event.source}-cdc`,
         group: 'room-sync',
-        class: event.monitor ? `monitor-${event.monitor.check}` : event.quarantined ? 'room-quarantine' : 'replication-lag',
+        class: event.monitor ? `monitor-${event.monitor.check}` : event.quarantined ? 'room-quarantine' : event.reconcile ? 'reconcile-drift' : 'replication-lag',
         custom_details: event.monitor
           ? { check: event.monitor.check, source: event.source, failing_seconds: event.lagSeconds, error: event.monitor.error, incident: event.incidentKey }
-          : event.quarantined
+          : event.reconcile
+            ? { source: event.source, rooms: event.reconcile.rooms, sample: event.reconcile.sample, incident: event.incidentKey }
+            : event.quarantined
             ? { room: event.quarantined.room, source: event.source, reason: event.quarantined.reason, incident: event.incidentKey }
             : { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
       },
@@ -103,6 +113,17 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
       failing_seconds: event.lagSeconds,
       threshold_seconds: event.thresholdSeconds,
       error: event.monitor.error,
+      at,
+      message: describeEvent(event),
+    };
+  }
+  if (event.reconcile) {
+    return {
+      type: `room-sync.reconcile.${event.kind}`,
+      source: event.source,
+      rooms: event.reconcile.rooms,
+      sample: event.reconcile.sample,
+      incident: event.incidentKey,
       at,
       message: describeEvent(event),
     };

@@ -56,6 +56,14 @@ export interface MonitorCheckSubject {
   readonly error: string;
 }
 
+/** What a reconcile alert is about (absent on every other alert): rooms that differ from a source. */
+export interface ReconcileSubject {
+  /** Rooms found drifted, missing or extra, confirmed. */
+  readonly rooms: number;
+  /** A few of them, `HOTEL/ROOM`. */
+  readonly sample: readonly string[];
+}
+
 interface AlertEventBase {
   /** The source the alert is about; null on the monitor's own `checks-failing` incident. */
   readonly source: SourceName | null;
@@ -65,6 +73,7 @@ interface AlertEventBase {
   readonly thresholdSeconds: number;
   readonly quarantined?: AlertRoom;
   readonly monitor?: MonitorCheckSubject;
+  readonly reconcile?: ReconcileSubject;
 }
 
 export type AlertEvent =

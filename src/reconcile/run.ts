@@ -95,6 +95,22 @@ export async function readLastReconciles(db: Kysely<UnifiedDatabase>): Promise<L
   }));
 }
 
+/** The `room-sync status` line: each source's last whole reconcile. */
+export function formatReconcileStatus(last: readonly LastReconcile[], now: Date): string {
+  if (last.length === 0) return 'reconcile: never run (room-sync reconcile, or the daily schedule)';
+  return `reconcile: ${last
+    .map((run) => {
+      const differing = run.drifted + run.missing + run.extra;
+      const hoursAgo = ((now.getTime() - run.finishedAt.getTime()) / 3_600_000).toFixed(1);
+      const outcome =
+        differing === 0
+          ? 'matches'
+          : `${differing} room(s) DIFFER (${run.drifted} drifted, ${run.missing} missing, ${run.extra} extra${run.repaired > 0 ? `, ${run.repaired} repaired` : ''})`;
+      return `${run.source} ${outcome}, ${run.compared} compared ${hoursAgo}h ago (${run.origin})`;
+    })
+    .join(' | ')}`;
+}
+
 function formatValue(value: unknown): string {
   return value === undefined ? 'undefined' : JSON.stringify(value);
 }
