@@ -114,7 +114,7 @@ function reportRoles(setup: RoleSetup, database: string, log: Logger): void {
 /**
  * The pipeline's role on the unified database and its grants (after the migrations, every time):
  * created when UNIFIED_DATABASE_URL names a superuser or an owner of the audit tables, else that
- * URL's role is the pipeline's and only checked (README, "Database roles").
+ * URL's role is the pipeline's and only checked (docs/operations.md, "Database roles").
  */
 export async function prepareUnifiedRoles(config: AppConfig, log: Logger): Promise<void> {
   reportRoles(await ensureUnifiedPipelineRole(config.UNIFIED_DATABASE_URL, (message) => log.info(message)), 'unified', log);

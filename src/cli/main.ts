@@ -43,7 +43,7 @@ With no command, room-sync runs \`start\`.
 
 Configuration is read from the environment: LEGACY_DATABASE_URL, CLOUD_DATABASE_URL,
 UNIFIED_DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, POLICY_FILE, ...
-(see README.md). \`room-sync <command> --help\` describes a command, with an example.`;
+(see docs/operations.md). \`room-sync <command> --help\` describes a command, with an example.`;
 
 interface RunContext extends CliContext {
   readonly exitCode: number;

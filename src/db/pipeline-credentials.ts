@@ -158,7 +158,7 @@ export async function resolvePipelineConnection(databaseUrl: string, kind: Datab
       throw new PipelineCredentialsError(
         `${variable} names ${standing.user}, which ${standing.reason}; the pipeline does not run as it but as ${role}, ` +
           `which ${rows.length === 0 ? 'does not exist' : 'cannot log in'} on that server: run \`room-sync setup\` (or \`migrate\` / \`sources prepare\`) ` +
-          `with that URL, or point ${variable} at a least-privileged role (README, "Database roles")`,
+          `with that URL, or point ${variable} at a least-privileged role (docs/operations.md, "Database roles")`,
       );
     }
     return { url: withUser(databaseUrl, role), role, derived: true };

@@ -122,7 +122,7 @@ async function ensureRole(client: pg.ClientBase, role: string, attributes: RoleA
     if (!manages) {
       const problem = !existing ? 'does not exist' : wrong ? `must be exactly ${wanted}` : memberships.length > 0 ? `is a member of ${memberships.map((m) => m.name).join(', ')}` : null;
       if (problem !== null) {
-        throw new RoleSetupError(`role ${role} ${problem}, and the set-up role may not create or alter roles: an admin runs CREATE ROLE ${role} ${wanted} (README, "Database roles")`);
+        throw new RoleSetupError(`role ${role} ${problem}, and the set-up role may not create or alter roles: an admin runs CREATE ROLE ${role} ${wanted} (docs/operations.md, "Database roles")`);
       }
       if (password !== '') log(`${role} is managed by an admin: it must have the configured URL's password, or the pipeline's URLs name it with its own.`);
       return false;
@@ -250,7 +250,7 @@ async function ensureRoleFor(databaseUrl: string, kind: DatabaseKind, log: Log):
       if (error instanceof RoleSetupError) throw error;
       throw new RoleSetupError(
         `cannot create or alter role ${role} as ${standing.user} (${(error as Error).message}); ` +
-          `an admin creates it as the README's "Database roles" says, or set-up runs as a superuser`,
+          `an admin creates it as docs/operations.md, "Database roles", says, or set-up runs as a superuser`,
         { cause: error },
       );
     });

@@ -3,7 +3,8 @@
 // from source with `go install` once and cached under <root>/.tools/bin.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
+import { access, chmod, constants, copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { connect } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -32,16 +33,34 @@ export function temporalCliPath(projectRoot: string): string {
   return join(projectRoot, '.tools', 'bin', 'temporal');
 }
 
+/**
+ * Built binaries kept once per machine (outside any clone), so a fresh clone of the project
+ * copies the CLI instead of building it again; ROOM_SYNC_TOOLS_CACHE overrides the folder.
+ */
+export function machineToolsCache(env: NodeJS.ProcessEnv = process.env): string {
+  return env['ROOM_SYNC_TOOLS_CACHE'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'room-sync', 'bin');
+}
+
 export async function ensureTemporalCli(projectRoot: string, log: Log): Promise<string> {
   const cliPath = temporalCliPath(projectRoot);
   if (await isExecutable(cliPath)) return cliPath;
   await mkdir(dirname(cliPath), { recursive: true });
+  for (const version of temporalCliVersions) {
+    const cached = join(machineToolsCache(), `temporal-${version}`);
+    if (await isExecutable(cached)) {
+      await copyFile(cached, cliPath);
+      await chmod(cliPath, 0o755);
+      log(`Temporal CLI ${version} copied from this machine's build (${cached})`);
+      return cliPath;
+    }
+  }
   let lastError = '';
   for (const version of temporalCliVersions) {
     log(`building Temporal CLI ${version} (first time only, takes a few minutes)...`);
     const result = await goInstall(projectRoot, version, log);
     if (result.ok && (await isExecutable(cliPath))) {
       log(`built Temporal CLI ${version} at ${cliPath}`);
+      await keepForThisMachine(cliPath, `temporal-${version}`, log);
       return cliPath;
     }
     lastError = result.output || `go install exited without producing ${cliPath}`;
@@ -69,8 +88,11 @@ export async function startTemporalDevServer(opts: {
   cliPath: string;
   dataDir: string;
   address: string;
-  uiPort: number;
+  /** The Web UI's port; none when null. */
+  uiPort: number | null;
   namespace: string;
+  /** More namespaces registered at start (with the search attributes), e.g. one per test suite. */
+  extraNamespaces?: readonly string[];
   log: Log;
 }): Promise<TemporalServerHandle> {
   const { host, port } = parseAddress(opts.address);
@@ -81,7 +103,7 @@ export async function startTemporalDevServer(opts: {
     '--db-filename', join(opts.dataDir, 'temporal.sqlite'),
     '--ip', host,
     '--port', String(port),
-    '--ui-port', String(opts.uiPort),
+    ...(opts.uiPort === null ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     // WAL + NORMAL: far fewer fsyncs; the dev store is disposable anyway.
     '--sqlite-pragma', 'journal_mode=WAL',
     '--sqlite-pragma', 'synchronous=NORMAL',
@@ -101,7 +123,9 @@ export async function startTemporalDevServer(opts: {
     '--log-level', 'warn',
   ];
   // "default" always exists; only extra namespaces need registering.
-  if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+  for (const namespace of new Set([opts.namespace, ...(opts.extraNamespaces ?? [])])) {
+    if (namespace !== 'default') args.push('--namespace', namespace);
+  }
 
   // The log is appended across runs; on failure we show only this run's part.
   const logStart = (await stat(logPath).catch(() => undefined))?.size ?? 0;
@@ -128,7 +152,7 @@ export async function startTemporalDevServer(opts: {
     clearTimeout(timer);
   };
 
-  opts.log(`starting Temporal dev server on ${host}:${port} (UI :${opts.uiPort}, log ${logPath})`);
+  opts.log(`starting Temporal dev server on ${host}:${port} (${opts.uiPort === null ? 'no UI' : `UI :${opts.uiPort}`}, log ${logPath})`);
   try {
     await waitUntilReady(opts.address, opts.namespace, () => {
       if (spawnError) return `could not spawn ${opts.cliPath}: ${spawnError.message}`;
@@ -243,6 +267,18 @@ async function waitUntilReady(
     await sleep(250);
   }
   throw new Error(`not ready within ${READY_TIMEOUT_MS / 1000}s (${last})`);
+}
+
+/** Copies a built binary into the machine's cache; a cache that cannot be written only costs the next clone a build. */
+async function keepForThisMachine(binary: string, name: string, log: Log): Promise<void> {
+  const target = join(machineToolsCache(), name);
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    await copyFile(binary, `${target}.partial`);
+    await rename(`${target}.partial`, target);
+  } catch (error) {
+    log(`could not keep ${name} in ${dirname(target)} for other clones: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 async function goInstall(

@@ -10,8 +10,8 @@ import type { Policy } from '../../src/policy/schema.js';
 import { roomWorkflowId } from '../../src/routing/room-routing.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import { sourceChangesSignal } from '../../src/workflows/messages.js';
-import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
-import { freePort, TemporalUi, type HistoryEvent } from '../support/temporal-ui.js';
+import { createTestDatabases, defaultPolicy, startTestTemporalServer, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
+import { TemporalUi, type HistoryEvent } from '../support/temporal-ui.js';
 import { insertCloudProperty, insertCloudRoom, insertLegacyProperty, insertLegacyRoom } from '../support/workload.js';
 
 const screenshotDir = join(projectRoot, 'artifacts', 'ui');
@@ -26,13 +26,14 @@ let pipeline: TestPipeline;
 let ui: TemporalUi;
 
 before(async () => {
-  const uiPort = await freePort();
-  env = await startTestTemporal({ uiPort });
+  const temporal = await startTestTemporalServer({ ui: true });
+  env = temporal.env;
   dbs = await createTestDatabases('ui');
   policy = await defaultPolicy();
   pipeline = new TestPipeline(env, dbs, policy);
   await pipeline.start();
-  ui = await TemporalUi.launch(`http://127.0.0.1:${uiPort}`, { screenshotDir });
+  if (!temporal.uiUrl) throw new Error('the Temporal server serves no UI');
+  ui = await TemporalUi.launch(temporal.uiUrl, { screenshotDir, namespace: env.namespace ?? 'default' });
 });
 
 after(async () => {
@@ -138,7 +139,7 @@ test("ops find a room's workflow by HotelCode and RoomCode and read its signals 
     phase('UI: search attributes');
 
     // 4. The links `room-sync room UIT1/101` prints lead to the same list and the same history.
-    const lookup = await lookUpRoom(unified, target, { url: ui.baseUrl, namespace: 'default' });
+    const lookup = await lookUpRoom(unified, target, { url: ui.baseUrl, namespace: env.namespace ?? 'default' });
     assert.deepEqual(await ui.listWorkflowsAt(lookup.searchUrl), [workflowId], `"find" link ${lookup.searchUrl}`);
     await ui.openUrl(lookup.workflowUrl, workflowId);
     const linked = await ui.historyEvents((rows) => rows.length >= events.length);

@@ -21,6 +21,8 @@ import { ensureSourceCdcRole, ensureUnifiedPipelineRole } from '../../src/setup/
 import { loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
+import { sharedTestTemporal, suiteNamespace } from './shared-temporal.js';
+import { freePort } from '../../bench/ports.js';
 import { bundleRoomSyncWorkflows, createRoomSyncWorker, type WorkerRole } from '../../src/workers/worker.js';
 import { roomSyncSearchAttributes } from '../../src/workflows/search-attributes.js';
 
@@ -110,21 +112,44 @@ export async function createTestDatabases(label: string): Promise<TestDatabases>
 }
 
 export interface TestTemporalOptions {
-  /** Serve the Temporal web UI on this port (127.0.0.1); no UI when unset. */
-  readonly uiPort?: number;
+  /** The suite reads the Web UI: served on a port of its own (127.0.0.1) when the suite starts its own server. */
+  readonly ui?: boolean;
 }
 
-/** The real Temporal CLI dev server, built by the project's set-up into .tools/bin. */
-export async function startTestTemporal(options: TestTemporalOptions = {}): Promise<TestWorkflowEnvironment> {
+export interface TestTemporal {
+  readonly env: TestWorkflowEnvironment;
+  /** The Web UI of the server, when asked for. */
+  readonly uiUrl: string | null;
+}
+
+/**
+ * The Temporal server a suite uses. Under `npm test` that is the one dev server of the
+ * whole run (scripts/test.ts), and the suite has a namespace of its own on it (its
+ * workflow ids, task queues and search attributes apart from every other suite);
+ * a suite run on its own (`node --test file`) starts a dev server of its own.
+ */
+export async function startTestTemporalServer(options: TestTemporalOptions = {}): Promise<TestTemporal> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  return TestWorkflowEnvironment.createLocal({
+  const shared = sharedTestTemporal();
+  if (shared) {
+    const env = await TestWorkflowEnvironment.createFromExistingServer({ address: shared.address, namespace: suiteNamespace() });
+    return { env, uiUrl: options.ui ? shared.uiUrl : null };
+  }
+  const uiPort = options.ui ? await freePort() : undefined;
+  const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath(projectRoot) },
-      ...(options.uiPort === undefined ? { ui: false } : { ui: true, uiPort: options.uiPort }),
+      ...(uiPort === undefined ? { ui: false } : { ui: true, uiPort }),
       log: { format: 'pretty', level: 'warn' },
       searchAttributes: [...roomSyncSearchAttributes],
     },
   });
+  return { env, uiUrl: uiPort === undefined ? null : `http://127.0.0.1:${uiPort}` };
+}
+
+/** The real Temporal CLI dev server, built by the project's set-up into .tools/bin (see startTestTemporalServer). */
+export async function startTestTemporal(): Promise<TestWorkflowEnvironment> {
+  return (await startTestTemporalServer()).env;
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;

@@ -4,23 +4,9 @@
 // workflow id, the history table's "Event Type" column header, the page heading; the
 // structure was read off UI 2.42 (Temporal CLI 1.5.1).
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { chromiumLaunchArgs, chromiumPath } from '../../src/setup/chromium.js';
-
-/** A port nothing listens on right now (the OS picks it), for the dev server's UI. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 /** What the page callbacks read of a DOM element (no DOM lib in tsconfig, so playwright's Element does not resolve here). */
 interface PageElement {

@@ -1,0 +1,151 @@
+// `npm test`: the checks, then every suite, against one Temporal dev server for the whole run.
+// Suites that share nothing run side by side (each has its own databases and its own namespace
+// on the shared server); a suite whose header says `@serial` (it restarts PostgreSQL, say) runs
+// after them, alone. The wall time of each phase is printed, so the next slow part shows.
+//
+//   npm test                       everything
+//   npm test -- test/integration/sync.test.ts ...   only these files (no type check or lint)
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, relative } from 'node:path';
+import { Command } from 'commander';
+import { freePort } from '../bench/ports.js';
+import { projectRoot } from '../src/setup/source-schemas.js';
+import { startTemporalDevServer, temporalCliPath, type TemporalServerHandle } from '../src/setup/temporal.js';
+import { namespaceForSuite, sharedTemporalAddressVariable, sharedTemporalUiVariable } from '../test/support/shared-temporal.js';
+
+interface Phase {
+  readonly name: string;
+  readonly seconds: number;
+  readonly ok: boolean;
+}
+
+const serialMarker = /^\/\/ @serial: (.+)$/m;
+
+const program = new Command('npm test')
+  .description('type check, lint, set-up, then the unit and integration suites on the real Postgres and Temporal')
+  .argument('[files...]', 'run only these test files (skips type check, lint and the rules check)')
+  .option('--concurrency <n>', 'suites run side by side', (value) => Number.parseInt(value, 10), Number(process.env['TEST_CONCURRENCY'] ?? Math.max(2, availableParallelism() * 2)))
+  .showHelpAfterError();
+
+async function main(): Promise<number> {
+  program.parse();
+  const files = program.args;
+  const { concurrency } = program.opts<{ concurrency: number }>();
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    program.error(`--concurrency must be a positive integer (got ${String(concurrency)})`, { exitCode: 2 });
+  }
+  const phases: Phase[] = [];
+  const started = Date.now();
+  const run = async (name: string, body: () => Promise<boolean>): Promise<boolean> => {
+    const phaseStarted = Date.now();
+    process.stderr.write(`\n== ${name}\n`);
+    const ok = await body();
+    phases.push({ name, seconds: (Date.now() - phaseStarted) / 1000, ok });
+    process.stderr.write(`== ${name}: ${ok ? 'ok' : 'FAILED'} in ${((Date.now() - phaseStarted) / 1000).toFixed(1)} s\n`);
+    return ok;
+  };
+
+  let ok = true;
+  if (files.length === 0) {
+    // Type check and lint are independent single-threaded jobs: side by side on two cores.
+    ok = await run('type check + lint', async () => {
+      const [typecheck, lint] = await Promise.all([command('npx', ['tsc', '-p', '.']), command('npx', ['eslint', '.'])]);
+      return typecheck && lint;
+    });
+  }
+  ok = (await run('set-up', () => command(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'setup', '--tests']))) && ok;
+  if (files.length === 0) ok = (await run('Prometheus rules', () => command('npm', ['run', '--silent', 'test:rules']))) && ok;
+
+  const selected = files.length > 0 ? files.map((file) => join(projectRoot, file)) : [...(await testFiles('test/unit')), ...(await testFiles('test/integration'))];
+  const unit = selected.filter((file) => relative(projectRoot, file).startsWith('test/unit/'));
+  const integration = selected.filter((file) => !unit.includes(file));
+  if (unit.length > 0) ok = (await run(`unit (${unit.length} files)`, () => nodeTest(unit, concurrency, {}))) && ok;
+
+  if (integration.length > 0) {
+    const serial: string[] = [];
+    const parallel: string[] = [];
+    for (const file of integration) {
+      const reason = serialMarker.exec(await readFile(file, 'utf8'))?.[1];
+      if (reason) {
+        serial.push(file);
+        process.stderr.write(`serial: ${relative(projectRoot, file)} (${reason})\n`);
+      } else parallel.push(file);
+    }
+    const server = await startSharedServer(integration);
+    try {
+      const env = { [sharedTemporalAddressVariable]: server.address, [sharedTemporalUiVariable]: server.uiUrl };
+      if (parallel.length > 0) {
+        ok = (await run(`integration, ${concurrency} side by side (${parallel.length} files)`, () => nodeTest(parallel, concurrency, env))) && ok;
+      }
+      if (serial.length > 0) ok = (await run(`integration, serial (${serial.length} files)`, () => nodeTest(serial, 1, env))) && ok;
+    } finally {
+      await server.stop();
+    }
+  }
+
+  process.stderr.write('\nphase                                              seconds\n');
+  for (const phase of phases) process.stderr.write(`${phase.name.padEnd(50)} ${phase.seconds.toFixed(1).padStart(7)}${phase.ok ? '' : '  FAILED'}\n`);
+  process.stderr.write(`${'total'.padEnd(50)} ${((Date.now() - started) / 1000).toFixed(1).padStart(7)}\n`);
+  return ok ? 0 : 1;
+}
+
+async function testFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(join(projectRoot, dir));
+  return entries.filter((name) => name.endsWith('.test.ts')).sort().map((name) => join(projectRoot, dir, name));
+}
+
+function nodeTest(files: readonly string[], concurrency: number, env: Record<string, string>): Promise<boolean> {
+  return command(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], env);
+}
+
+function command(executable: string, args: readonly string[], env: Record<string, string> = {}): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(executable, args, { cwd: projectRoot, stdio: 'inherit', env: { ...process.env, ...env } });
+    child.once('error', (error) => {
+      process.stderr.write(`could not run ${executable}: ${error.message}\n`);
+      resolve(false);
+    });
+    child.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** One dev server for the run, in a data folder of its own, with a namespace per suite. */
+async function startSharedServer(files: readonly string[]): Promise<{ address: string; uiUrl: string; stop(): Promise<void> }> {
+  await mkdir(join(projectRoot, '.data'), { recursive: true });
+  const dataDir = await mkdtemp(join(projectRoot, '.data', 'test-temporal-'));
+  const address = `127.0.0.1:${await freePort()}`;
+  const uiPort = await freePort();
+  let server: TemporalServerHandle;
+  try {
+    server = await startTemporalDevServer({
+      cliPath: temporalCliPath(projectRoot),
+      dataDir,
+      address,
+      uiPort,
+      namespace: 'default',
+      extraNamespaces: files.map(namespaceForSuite),
+      log: (message) => process.stderr.write(`${message}\n`),
+    });
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    address,
+    uiUrl: `http://127.0.0.1:${uiPort}`,
+    async stop() {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`npm test: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
