@@ -4,10 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ensureReconcileSchedule } from '../../src/app/reconcile-schedule.js';
 import { describeSource } from '../../src/cdc/source-descriptor.js';
 import type { SourceName } from '../../src/domain/room.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import type { Policy } from '../../src/policy/schema.js';
 import type { ReconcileResult } from '../../src/reconcile/run.js';
+import { AlertReceiver } from '../support/alert-receiver.js';
 import { waitForSettled } from '../support/assertions.js';
 import { cliEnvironment, runRoomSync, type CliRun } from '../support/cli.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, type TestDatabases } from '../support/environment.js';
@@ -20,6 +23,8 @@ let policy: Policy;
 let pipeline: TestPipeline;
 const seed = testSeed();
 const workload = new Workload(standardHotels(4, 1), new Rng(seed));
+const receiver = new AlertReceiver();
+const metrics = createMetrics();
 
 // A hotel of the test's own, outside the random workload: legacy-managed, rooms 1 to 3 in both sources.
 const hotel = 'REC001';
@@ -38,13 +43,15 @@ before(async () => {
     await insertCloudRoom(dbs.cloud, cloudPropertyId, room, { room_type: 'king', nightly_rate: '130.00', currency: 'EUR', available_count: 2, is_active: true });
     workload.knownKeys.add(roomKey(hotel, room));
   }
-  pipeline = new TestPipeline(env, dbs, policy, { heartbeatIntervalMs: 250 });
+  await receiver.start();
+  pipeline = new TestPipeline(env, dbs, policy, { heartbeatIntervalMs: 250, metrics, channels: [{ name: 'webhook-1', kind: 'webhook', url: receiver.url('/webhook') }] });
   await pipeline.start();
   await waitForSettled(dbs, env.client, policy.policyVersion, { knownKeys: workload.knownKeys });
 });
 
 after(async () => {
   await pipeline?.stop();
+  await receiver.stop();
   await dbs?.drop();
   await env?.teardown();
 });
@@ -198,4 +205,34 @@ test('a reconcile during partner traffic on both sources reports nothing (in-fli
     writing = false;
     await traffic;
   }
+});
+
+test("the schedule: created once by the set-up, its run alerts through the monitor channels, sets the metric and the status line, and resolves once clean", { timeout: 300_000 }, async () => {
+  const settings = { cron: '30 3 * * *', channelNames: ['webhook-1'], monitorWorkflowId: 'reconcile-test-monitor' };
+  assert.equal(await ensureReconcileSchedule(env.client, pipeline.taskQueue, settings), 'created');
+  assert.equal(await ensureReconcileSchedule(env.client, pipeline.taskQueue, settings), 'updated');
+  const schedule = env.client.schedule.getHandle('room-sync-reconcile');
+  const described = await schedule.describe();
+  assert.equal(described.action.type, 'startWorkflow');
+  assert.equal(described.action.type === 'startWorkflow' ? described.action.workflowType : null, 'scheduledReconcileWorkflow');
+  assert.equal(described.spec.calendars?.length, 1, JSON.stringify(described.spec));
+
+  await dbs.unified.updateTable('room_sources').set({ cloud: (eb) => eb.fn('jsonb_set', [eb.ref('cloud'), eb.val('{values,room_type}'), eb.val('"suite"')]) }).where('hotel_code', '=', hotel).where('room_code', '=', '2').execute();
+  await schedule.trigger();
+  const alert = await waitFor('a reconcile alert', () => dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'reconcile').where('resolved_at', 'is', null).executeTakeFirst(), { timeoutMs: 120_000 });
+  assert.equal(alert.source, 'cloud');
+  assert.equal(alert.severity, 'warning');
+  assert.match(alert.message, new RegExp(`1 room\\(s\\).*${hotel}/2`));
+  const delivered = await waitFor('the warning on the webhook', async () => receiver.on('/webhook').find((received) => received.body['type'] === 'room-sync.reconcile.warn'), { timeoutMs: 60_000 });
+  assert.deepEqual(delivered.body['sample'], [`${hotel}/2`]);
+  assert.equal((await metrics.reconcileDriftedRooms.get()).values.find((value) => value.labels.source === 'cloud')?.value, 1);
+  assert.equal((await metrics.reconcileDriftedRooms.get()).values.find((value) => value.labels.source === 'legacy')?.value, 0);
+  const status = await runRoomSync(cliEnvironment(dbs), ['status']);
+  assert.match(status.stdout, /reconcile: legacy matches, \d+ compared .*\| cloud 1 room\(s\) DIFFER \(1 drifted/);
+
+  assert.equal((await reconcile('--source', 'cloud', '--repair')).code, 0);
+  await schedule.trigger();
+  await waitFor('the reconcile alert resolved', async () => (await dbs.unified.selectFrom('alerts').select('resolved_at').where('id', '=', alert.id).executeTakeFirst())?.resolved_at, { timeoutMs: 120_000 });
+  await waitFor('the resolve on the webhook', async () => receiver.on('/webhook').find((received) => received.body['type'] === 'room-sync.reconcile.resolve'), { timeoutMs: 60_000 });
+  await schedule.delete();
 });
