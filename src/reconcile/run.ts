@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { checkUnifiedRooms, describeDifference, type RoomDifference } from '../audit/check.js';
 import type { UnifiedDatabase } from '../db/schema.js';
-import type { SourceName } from '../domain/room.js';
+import { sourceNames, type SourceName } from '../domain/room.js';
 import type { Policy } from '../policy/schema.js';
 import { reconcile, type ReconcileDependencies, type ReconcileOptions, type SourceReport } from './reconcile.js';
 
@@ -82,6 +82,8 @@ export async function readLastReconciles(db: Kysely<UnifiedDatabase>): Promise<L
     .orderBy('source')
     .orderBy('id', 'desc')
     .execute();
+  // In the order every other status line uses: legacy, then cloud.
+  rows.sort((a, b) => sourceNames.indexOf(a.source) - sourceNames.indexOf(b.source));
   return rows.map((row) => ({
     source: row.source,
     finishedAt: row.finished_at,

@@ -207,6 +207,14 @@ test('a reconcile during partner traffic on both sources reports nothing (in-fli
   }
 });
 
+/** Triggers the schedule and waits for that run's result (a failed run throws with its failure). */
+async function runScheduledNow(schedule: ReturnType<TestWorkflowEnvironment['client']['schedule']['getHandle']>): Promise<void> {
+  const before = (await schedule.describe()).info.recentActions.length;
+  await schedule.trigger();
+  const action = await waitFor('the scheduled run started', async () => (await schedule.describe()).info.recentActions[before], { timeoutMs: 60_000 });
+  await env.client.workflow.getHandle(action.action.workflow.workflowId, action.action.workflow.firstExecutionRunId).result();
+}
+
 test("the schedule: created once by the set-up, its run alerts through the monitor channels, sets the metric and the status line, and resolves once clean", { timeout: 300_000 }, async () => {
   const settings = { cron: '30 3 * * *', channelNames: ['webhook-1'], monitorWorkflowId: 'reconcile-test-monitor' };
   assert.equal(await ensureReconcileSchedule(env.client, pipeline.taskQueue, settings), 'created');
@@ -217,8 +225,8 @@ test("the schedule: created once by the set-up, its run alerts through the monit
   assert.equal(described.action.type === 'startWorkflow' ? described.action.workflowType : null, 'scheduledReconcileWorkflow');
   assert.equal(described.spec.calendars?.length, 1, JSON.stringify(described.spec));
 
-  await dbs.unified.updateTable('room_sources').set({ cloud: (eb) => eb.fn('jsonb_set', [eb.ref('cloud'), eb.val('{values,room_type}'), eb.val('"suite"')]) }).where('hotel_code', '=', hotel).where('room_code', '=', '2').execute();
-  await schedule.trigger();
+  await dbs.unified.updateTable('room_sources').set({ cloud: (eb) => eb.fn('jsonb_set', [eb.ref('cloud'), eb.val('{values,roomType}'), eb.val('"suite"')]) }).where('hotel_code', '=', hotel).where('room_code', '=', '2').execute();
+  await runScheduledNow(schedule);
   const alert = await waitFor('a reconcile alert', () => dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'reconcile').where('resolved_at', 'is', null).executeTakeFirst(), { timeoutMs: 120_000 });
   assert.equal(alert.source, 'cloud');
   assert.equal(alert.severity, 'warning');
@@ -231,7 +239,7 @@ test("the schedule: created once by the set-up, its run alerts through the monit
   assert.match(status.stdout, /reconcile: legacy matches, \d+ compared .*\| cloud 1 room\(s\) DIFFER \(1 drifted/);
 
   assert.equal((await reconcile('--source', 'cloud', '--repair')).code, 0);
-  await schedule.trigger();
+  await runScheduledNow(schedule);
   await waitFor('the reconcile alert resolved', async () => (await dbs.unified.selectFrom('alerts').select('resolved_at').where('id', '=', alert.id).executeTakeFirst())?.resolved_at, { timeoutMs: 120_000 });
   await waitFor('the resolve on the webhook', async () => receiver.on('/webhook').find((received) => received.body['type'] === 'room-sync.reconcile.resolve'), { timeoutMs: 60_000 });
   await schedule.delete();
