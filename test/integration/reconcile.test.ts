@@ -225,14 +225,14 @@ test("the schedule: created once by the set-up, its run alerts through the monit
   assert.equal(described.action.type === 'startWorkflow' ? described.action.workflowType : null, 'scheduledReconcileWorkflow');
   assert.equal(described.spec.calendars?.length, 1, JSON.stringify(described.spec));
 
-  await dbs.unified.updateTable('room_sources').set({ cloud: (eb) => eb.fn('jsonb_set', [eb.ref('cloud'), eb.val('{values,roomType}'), eb.val('"suite"')]) }).where('hotel_code', '=', hotel).where('room_code', '=', '2').execute();
+  await dbs.unified.updateTable('room_sources').set({ cloud: (eb) => eb.fn('jsonb_set', [eb.ref('cloud'), eb.val('{values,roomType}'), eb.val('"suite"')]) }).where('hotel_code', '=', hotel).where('room_code', '=', '1').execute();
   await runScheduledNow(schedule);
   const alert = await waitFor('a reconcile alert', () => dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'reconcile').where('resolved_at', 'is', null).executeTakeFirst(), { timeoutMs: 120_000 });
   assert.equal(alert.source, 'cloud');
   assert.equal(alert.severity, 'warning');
-  assert.match(alert.message, new RegExp(`1 room\\(s\\).*${hotel}/2`));
+  assert.match(alert.message, new RegExp(`1 room\\(s\\).*${hotel}/1`));
   const delivered = await waitFor('the warning on the webhook', async () => receiver.on('/webhook').find((received) => received.body['type'] === 'room-sync.reconcile.warn'), { timeoutMs: 60_000 });
-  assert.deepEqual(delivered.body['sample'], [`${hotel}/2`]);
+  assert.deepEqual(delivered.body['sample'], [`${hotel}/1`]);
   assert.equal((await metrics.reconcileDriftedRooms.get()).values.find((value) => value.labels.source === 'cloud')?.value, 1);
   assert.equal((await metrics.reconcileDriftedRooms.get()).values.find((value) => value.labels.source === 'legacy')?.value, 0);
   const status = await runRoomSync(cliEnvironment(dbs), ['status']);
