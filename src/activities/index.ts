@@ -5,6 +5,7 @@ import { createApplyRoomChanges, type ApplyRoomChangesResult } from './apply-roo
 import { createMonitoringActivities, type MonitoringDependencies } from './monitoring.js';
 import { createQuarantineActivities } from './quarantine.js';
 import { createReResolutionActivities } from './re-resolution.js';
+import { createReconcileActivities } from './reconcile.js';
 import type { QuarantineRecord } from '../db/quarantine-repository.js';
 
 export interface ActivityDependencies {
@@ -22,5 +23,12 @@ export function createActivities(deps: ActivityDependencies) {
     ...createQuarantineActivities({ db: deps.db, log: deps.monitoring.log.child('quarantine'), ...(deps.onQuarantined ? { onQuarantined: deps.onQuarantined } : {}) }),
     ...createMonitoringActivities({ db: deps.db, ...deps.monitoring }),
     ...createReResolutionActivities({ db: deps.db, policy: deps.policy }),
+    ...createReconcileActivities({
+      db: deps.db,
+      sources: deps.monitoring.sources,
+      policy: deps.policy,
+      log: deps.monitoring.log.child('reconcile'),
+      ...(deps.monitoring.metrics ? { metrics: deps.monitoring.metrics } : {}),
+    }),
   };
 }

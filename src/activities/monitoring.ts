@@ -235,6 +235,7 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         .execute();
       if (event.slotLost) log.info('re-snapshot after the slot loss completed', { source: event.source, incident: event.incidentKey, ...event.slotLost });
       else if (event.monitor) log.info('monitor alert resolved', { check: event.monitor.check, source: event.source, incident: event.incidentKey });
+      else if (event.reconcile) log.info('reconcile alert resolved', { source: event.source, incident: event.incidentKey });
       else if (event.quarantined) log.info('quarantine alert resolved', { room: event.quarantined.room, incident: event.incidentKey });
       else log.info('lag alert resolved', { source: event.source, incident: event.incidentKey, lagSeconds: event.lagSeconds });
     } else {
@@ -268,7 +269,8 @@ export function createMonitoringActivities({ db, sources, channels, log, metrics
         const fields = { check: event.monitor.check, source: event.source, incident: event.incidentKey, failingSeconds: event.lagSeconds, error: event.monitor.error };
         if (event.kind === 'page') log.error('PAGE: lag monitor checks failing past the paging threshold', fields);
         else log.warn('lag monitor checks failing', fields);
-      } else if (event.quarantined) log.error('PAGE: room quarantined', { ...line, room: event.quarantined.room, reason: event.quarantined.reason });
+      } else if (event.reconcile) log.warn('reconcile found rooms differing from the source', { ...line, rooms: event.reconcile.rooms, sample: event.reconcile.sample });
+      else if (event.quarantined) log.error('PAGE: room quarantined', { ...line, room: event.quarantined.room, reason: event.quarantined.reason });
       else if (event.kind === 'page') log.error('PAGE: CDC lag over the paging threshold', line);
       else if (event.kind === 'warn' && event.connectedSecondsAgo !== undefined) log.warn('CDC lag over the warning threshold while the connector catches up: a warning for now', { ...line, connectedSecondsAgo: event.connectedSecondsAgo });
       else if (event.kind === 'warn' && event.catchingUp) log.warn('CDC lag over the paging threshold but falling fast (catching up): a warning for now', line);

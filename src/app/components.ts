@@ -3,6 +3,7 @@ import { sourceNames, type SourceName } from '../domain/room.js';
 import { channelsFromConfig } from '../monitoring/channels.js';
 import { metricsUrl, startMetricsServer } from '../observability/metrics-server.js';
 import { ensureLagMonitor, monitorSettingsFromConfig } from './lag-monitor.js';
+import { ensureReconcileSchedule } from './reconcile-schedule.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Policy } from '../policy/schema.js';
@@ -56,7 +57,15 @@ export async function startWorker(
   const done = worker.run();
   log.info('worker running', { taskQueue: config.TEMPORAL_TASK_QUEUE, roles, policy: policy.policyVersion });
   // The monitor worker keeps the lag monitor alive: starting it is idempotent and hands it the current thresholds.
-  if (roles.includes('monitor')) await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
+  if (roles.includes('monitor')) {
+    await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
+    // The reconcile schedule runs on the monitor's queue and alerts through its channels: kept current beside it.
+    const schedule = await ensureReconcileSchedule(await resources.client(), config.TEMPORAL_TASK_QUEUE, {
+      cron: config.RECONCILE_SCHEDULE,
+      channelNames: channelsFromConfig(config).map((channel) => channel.name),
+    });
+    log.info('reconcile schedule', { schedule: schedule, cron: config.RECONCILE_SCHEDULE });
+  }
   return {
     worker,
     done,

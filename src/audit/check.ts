@@ -30,6 +30,8 @@ export interface CheckResult {
 
 export interface CheckOptions {
   readonly room?: RoomKey;
+  /** One hotel's rooms only (`room-sync reconcile --hotel`). */
+  readonly hotel?: string;
   readonly pageSize?: number;
   readonly onDifference?: (difference: RoomDifference) => void;
   readonly onProgress?: (rooms: number) => void;
@@ -107,13 +109,18 @@ export async function checkUnifiedRooms(db: Kysely<UnifiedDatabase>, policy: Pol
     for (const difference of found) options.onDifference?.(difference);
   };
   const only = options.room;
+  const hotel = options.hotel;
   let after: { hotel_code: string; room_code: string } | null = null;
   for (;;) {
     const where: RawBuilder<unknown> = only
       ? sql`WHERE u.hotel_code = ${only.hotelCode} AND u.room_code = ${only.roomCode}`
-      : after === null
-        ? sql``
-        : sql`WHERE (u.hotel_code, u.room_code) > (${after.hotel_code}, ${after.room_code})`;
+      : hotel !== undefined
+        ? after === null
+          ? sql`WHERE u.hotel_code = ${hotel}`
+          : sql`WHERE u.hotel_code = ${hotel} AND u.room_code > ${after.room_code}`
+        : after === null
+          ? sql``
+          : sql`WHERE (u.hotel_code, u.room_code) > (${after.hotel_code}, ${after.room_code})`;
     const { rows }: { rows: CheckRow[] } = await sql<CheckRow>`
       SELECT u.hotel_code, u.room_code, u.hotel_class, u.room_type, u.rate_minor::text AS rate_minor, u.currency, u.availability, u.status,
              u.rate_source, u.availability_source, u.room_type_source, u.status_source, u.availability_owner, u.policy_version,
@@ -145,7 +152,11 @@ export async function checkUnifiedRooms(db: Kysely<UnifiedDatabase>, policy: Pol
     after = { hotel_code: last.hotel_code, room_code: last.room_code };
   }
   // Stored sources with no unified row: the apply writes both in one transaction, so one was removed.
-  const orphanWhere = only ? sql`AND s.hotel_code = ${only.hotelCode} AND s.room_code = ${only.roomCode}` : sql``;
+  const orphanWhere = only
+    ? sql`AND s.hotel_code = ${only.hotelCode} AND s.room_code = ${only.roomCode}`
+    : hotel !== undefined
+      ? sql`AND s.hotel_code = ${hotel}`
+      : sql``;
   const orphans = await sql<{ hotel_code: string; room_code: string }>`
     SELECT s.hotel_code, s.room_code FROM room_sources s
      WHERE NOT EXISTS (SELECT 1 FROM unified_rooms u WHERE u.hotel_code = s.hotel_code AND u.room_code = s.room_code) ${orphanWhere}

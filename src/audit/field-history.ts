@@ -1,6 +1,7 @@
 import { fieldNames, type FieldName, type SourceName } from '../domain/room.js';
 import { sourceFieldValues, type FieldValue, type RoomSources } from '../merge/field-values.js';
 import type { ResolvedRoom } from '../merge/resolve.js';
+import { withReason } from '../merge/apply-changes.js';
 import { canonicalJson } from './chain.js';
 
 /** One unified field as the booking engine saw it from `applied_at` on, with its provenance. */
@@ -39,11 +40,13 @@ export function fieldEntries(resolved: ResolvedRoom, sources: RoomSources): Fiel
     const value = field === 'availability' ? resolved.availability : field === 'status' ? resolved.status : decision.value;
     const supplied = decision.value === null ? null : decision.source;
     const record = supplied === null ? null : sources[supplied];
+    // A value a reconcile repaired says so, as does every field of a hotel whose property it repaired.
+    const reasons = [...new Set([record?.reason, sources.legacyHotel?.reason].filter((reason): reason is string => reason !== undefined))];
     return {
       field,
       value,
       source: supplied,
-      rule: decision.rule,
+      rule: withReason(decision.rule, reasons.length === 0 ? undefined : reasons.join('; ')),
       policy_version: resolved.policyVersion,
       hotel_class: resolved.hotelClass,
       legacy_value: legacy[field],

@@ -115,6 +115,7 @@ export class LegacyDecoder implements SourceDecoder {
         position: event.position,
         commit_time: event.commitTime,
         updated_at: sql<Date>`now()`,
+        reason: null,
       };
       await trx
         .insertInto('legacy_hotels')

@@ -36,7 +36,11 @@ export interface ExportedSnapshot {
   release(): Promise<void>;
 }
 
-export async function createSlotWithSnapshot(databaseUrl: string, slotName: string): Promise<ExportedSnapshot> {
+/**
+ * `temporary`: the slot is dropped by the server when this connection ends (a reconcile's
+ * read needs only the snapshot and its position, never the stream).
+ */
+export async function createSlotWithSnapshot(databaseUrl: string, slotName: string, { temporary = false } = {}): Promise<ExportedSnapshot> {
   // pg supports replication connections; its type definitions do not list the option.
   const config: pg.ClientConfig & { replication: 'database' } = {
     connectionString: databaseUrl,
@@ -47,7 +51,7 @@ export async function createSlotWithSnapshot(databaseUrl: string, slotName: stri
   await client.connect();
   try {
     const { rows } = await client.query<{ consistent_point: string; snapshot_name: string }>(
-      `CREATE_REPLICATION_SLOT "${slotName}" LOGICAL pgoutput EXPORT_SNAPSHOT`,
+      `CREATE_REPLICATION_SLOT "${slotName}"${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput EXPORT_SNAPSHOT`,
     );
     const row = rows[0];
     if (!row?.snapshot_name) throw new Error(`CREATE_REPLICATION_SLOT ${slotName} returned no snapshot`);

@@ -20,6 +20,7 @@ import { registerDeadLetterCommands } from './commands/dead-letters.js';
 import { registerDemoCommands } from './commands/demo.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerReconcileCommands } from './commands/reconcile.js';
 
 /** Every command group, in the order `room-sync --help` lists them. A new group is one module and one line here. */
 const commandGroups: readonly CommandGroup[] = [
@@ -33,6 +34,7 @@ const commandGroups: readonly CommandGroup[] = [
   registerDeadLetterCommands,
   registerPolicyCommands,
   registerAuditCommands,
+  registerReconcileCommands,
   registerDemoCommands,
 ];
 

@@ -107,6 +107,15 @@ export const envSchema = z
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
   /** Years archived audit months stay in the database (detached, schema audit_archive) before `audit archive` drops them. */
   AUDIT_RETENTION_YEARS: z.coerce.number().int().min(1).max(100).default(7),
+  /**
+   * When the scheduled reconcile of both sources runs: a cron expression (UTC, five fields), or `off`.
+   * Daily at 03:30 by default; the monitor worker keeps the Temporal Schedule at this setting.
+   */
+  RECONCILE_SCHEDULE: z
+    .string()
+    .trim()
+    .regex(/^(off|(\S+\s+){4}\S+)$/, 'must be a cron expression of five fields (e.g. "30 3 * * *") or off')
+    .default('30 3 * * *'),
 })
   .superRefine((config, context) => {
     if (config.LAG_PAGE_SECONDS <= config.LAG_WARN_SECONDS) {

@@ -48,7 +48,7 @@ export async function lockRoomsAndHotels(trx: Trx, rooms: readonly RoomKey[]): P
   await trx.executeQuery(asPreparedStatement(locks.compile(trx)));
 }
 
-const sourceRecordSchema = z.object({ position: z.string(), commitTime: z.string(), values: sourceRoomValuesSchema.nullable() });
+const sourceRecordSchema = z.object({ position: z.string(), commitTime: z.string(), values: sourceRoomValuesSchema.nullable(), reason: z.string().optional() });
 /** A room_sources row as JSON: what the merge reads for a room. */
 export const storedRoomSchema = z.object({
   hotel_code: z.string(),
@@ -64,6 +64,7 @@ const storedHotelSchema = z.object({
   currency: z.string(),
   position: z.string(),
   commit_time: z.string(),
+  reason: z.string().nullable(),
 });
 
 export interface MergeInputs {
@@ -117,7 +118,7 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
          JOIN unnest(${hotelsOf}::text[], ${roomsOf}::text[]) AS k(hotel_code, room_code)
            ON k.hotel_code = s.hotel_code AND k.room_code = s.room_code) AS rooms,
       (SELECT coalesce(json_agg(json_build_object('hotel_code', h.hotel_code, 'present', h.present, 'mgmt_typ', h.mgmt_typ, 'currency', h.currency,
-                                                  'position', h.position, 'commit_time', to_char(h.commit_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))), '[]'::json)
+                                                  'position', h.position, 'commit_time', to_char(h.commit_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'reason', h.reason)), '[]'::json)
          FROM legacy_hotels h WHERE h.hotel_code = ANY(${hotelCodes}::text[])) AS hotels,
       (SELECT coalesce(json_agg(json_build_object('hotel_code', u.hotel_code, 'room_code', u.room_code, 'policy_version', u.policy_version)), '[]'::json)
          FROM unified_rooms u
@@ -146,6 +147,7 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
       currency: hotel.currency,
       position: hotel.position,
       commitTime: hotel.commit_time,
+      ...(hotel.reason === null ? {} : { reason: hotel.reason }),
     });
   }
   const unseen = rooms.filter((room) => !storedKeys.has(roomKeyText(room)));

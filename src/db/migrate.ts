@@ -8,6 +8,7 @@ import * as monitorAlerts from './migrations/2026_12_02_0006_monitor_alerts.js';
 import * as auditPartitions from './migrations/2026_12_06_0007_audit_partitions.js';
 import * as roomHeads from './migrations/2026_12_07_0008_room_heads.js';
 import * as connectorCatchup from './migrations/2026_12_07_0009_connector_catchup.js';
+import * as reconcile from './migrations/2026_12_07_0010_reconcile.js';
 import { ensureAuditPartitions } from './audit-partitions.js';
 import type { UnifiedDatabase } from './schema.js';
 
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_06_0007_audit_partitions': auditPartitions,
   '2026_12_07_0008_room_heads': roomHeads,
   '2026_12_07_0009_connector_catchup': connectorCatchup,
+  '2026_12_07_0010_reconcile': reconcile,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -146,6 +146,31 @@ export interface LegacyHotelsTable {
   position: string;
   commit_time: Timestamp;
   updated_at: Timestamp;
+  /** Why this value is stored when it is not a plain change of the stream (a reconcile's repair); null otherwise. */
+  reason: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** One `room-sync reconcile` of one source (CLI or schedule): its counts and a sample of the rooms that differed. */
+export interface ReconcileRunsTable {
+  id: GeneratedBigInt;
+  source: SourceName;
+  /** `cli` or `schedule`. */
+  origin: string;
+  hotel_code: string | null;
+  snapshot_position: string;
+  started_at: Timestamp;
+  finished_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  compared: number;
+  equal: number;
+  newer: number;
+  drifted: number;
+  missing: number;
+  extra: number;
+  unmappable: number;
+  repaired: number;
+  /** Rooms still differing when the run ended (after a repair, those it could not fix). */
+  unresolved: number;
+  sample: Json;
 }
 
 /** Cloud property id to hotel code, so the cloud connector can key room rows (and deletes). */
@@ -230,8 +255,8 @@ export interface SourceFreshnessTable {
   valid_until: Timestamp;
 }
 
-/** `monitor`: the lag monitor's own checks failing, or a source it cannot read; `slot`: a lost slot, re-snapshotted (a warning). */
-export type AlertSubject = 'lag' | 'quarantine' | 'monitor' | 'slot';
+/** `monitor`: the lag monitor's own checks failing, or a source it cannot read; `slot`: a lost slot, re-snapshotted (a warning); `reconcile`: rooms that differ from a live source. */
+export type AlertSubject = 'lag' | 'quarantine' | 'monitor' | 'slot' | 'reconcile';
 
 /** One row per incident (a source's lag, a quarantined room, the monitor's own checks): opened by its first warning or page, resolved once. */
 export interface AlertsTable {
@@ -292,4 +317,5 @@ export interface UnifiedDatabase {
   policy_versions: PolicyVersionsTable;
   audit_archived_months: AuditArchivedMonthsTable;
   conflict_audit_archived_heads: ConflictAuditArchivedHeadsTable;
+  reconcile_runs: ReconcileRunsTable;
 }

@@ -22,6 +22,8 @@ export const roomChangeSchema = z.object({
   position: z.string().min(1),
   commitTime: z.string().min(1),
   values: sourceRoomValuesSchema.nullable(),
+  /** Why the change was made when it is not the stream's (`reconcile repair: drift`); the field history's rule names it. */
+  reason: z.string().min(1).optional(),
 });
 export type RoomChange = z.infer<typeof roomChangeSchema>;
 
@@ -51,6 +53,8 @@ export const legacyHotelSchema = z.object({
   currency: z.string().length(3),
   position: z.string().min(1),
   commitTime: z.string().min(1),
+  /** Set when a reconcile repaired the property (legacy_hotels.reason): carried into the rooms' field history. */
+  reason: z.string().min(1).optional(),
 });
 export type LegacyHotel = z.infer<typeof legacyHotelSchema>;
 

@@ -54,7 +54,7 @@ function conflictsAfter(
   before: RoomSources,
   after: RoomSources,
   changed: SourceName | 'all',
-  trigger: { readonly source: TriggerSource; readonly position: string },
+  trigger: { readonly source: TriggerSource; readonly position: string; readonly reason?: string | undefined },
 ): Conflict[] {
   const changedBefore = changed === 'all' ? null : sourceFieldValues(before, changed);
   const changedAfter = changed === 'all' ? null : sourceFieldValues(after, changed);
@@ -74,7 +74,7 @@ function conflictsAfter(
       cloudValue,
       winningValue: decision.source === 'legacy' ? legacyValue : cloudValue,
       winningSource: decision.source,
-      rule: decision.rule,
+      rule: withReason(decision.rule, trigger.reason),
       hotelClass: resolved.hotelClass,
       legacyPosition: after.legacy?.position ?? null,
       legacyHotelPosition: after.legacyHotel?.position ?? null,
@@ -84,6 +84,11 @@ function conflictsAfter(
     });
   }
   return conflicts;
+}
+
+/** A rule as written to the audit and the field history: with the reason, when the change had one (a reconcile's repair). */
+export function withReason(rule: string, reason: string | undefined): string {
+  return reason === undefined ? rule : `${rule} (${reason})`;
 }
 
 /** A step of one source's log: a room change, or the legacy property as last recorded. */
@@ -186,11 +191,11 @@ export function applyChanges(
 
   for (const transaction of orderTransactions(changes, pendingHotel)) {
     const before = sources;
-    let trigger: { source: SourceName; position: string } | null = null;
+    let trigger: { source: SourceName; position: string; reason?: string | undefined } | null = null;
     for (const step of transaction) {
       if (step.kind === 'hotel') {
         sources = { ...sources, legacyHotel: step.hotel };
-        trigger = { source: 'legacy', position: step.hotel.position };
+        trigger = { source: 'legacy', position: step.hotel.position, reason: step.hotel.reason };
         continue;
       }
       const { change } = step;
@@ -198,8 +203,9 @@ export function applyChanges(
         ignored += 1;
         continue;
       }
-      sources = { ...sources, [change.source]: { position: change.position, commitTime: change.commitTime, values: change.values } };
-      trigger = { source: change.source, position: change.position };
+      const record = { position: change.position, commitTime: change.commitTime, values: change.values, ...(change.reason === undefined ? {} : { reason: change.reason }) };
+      sources = { ...sources, [change.source]: record };
+      trigger = { source: change.source, position: change.position, reason: change.reason ?? trigger?.reason };
       applied += 1;
     }
     // A transaction is atomic in its source: its conflicts are judged on its outcome alone.

@@ -6,6 +6,8 @@ export interface SourceRecord {
   readonly position: string;
   readonly commitTime: string;
   readonly values: SourceRoomValues | null;
+  /** Why this value is stored when it is not the stream's own change (a reconcile's repair). */
+  readonly reason?: string | undefined;
 }
 
 /** Everything the merge reads: each source's latest value, nothing about time. */

@@ -54,6 +54,13 @@ function describeSlotLoss(event: AlertEvent & { slotLost: NonNullable<AlertEvent
 export function describeEvent(event: AlertEvent): string {
   if (event.monitor) return describeMonitorEvent({ ...event, monitor: event.monitor });
   if (event.slotLost) return describeSlotLoss({ ...event, slotLost: event.slotLost });
+  if (event.reconcile) {
+    const { rooms, sample } = event.reconcile;
+    return event.kind === 'resolve'
+      ? `room-sync: reconcile finds the unified store matching ${event.source ?? 'the source'} again`
+      : `room-sync: reconcile found ${rooms} room(s) whose stored ${event.source ?? 'source'} values differ from the live source (${sample.join(', ')}${rooms > sample.length ? ', …' : ''}); ` +
+          `room-sync reconcile --source ${event.source ?? 'both'} --repair delivers the source's rows`;
+  }
   if (event.quarantined) {
     const { room, reason } = event.quarantined;
     return event.kind === 'resolve'
@@ -85,12 +92,13 @@ export function pagerDedupKey(event: AlertEvent): string {
   if (event.monitor) return event.monitor.check === 'checks-failing' ? 'room-sync/monitor/checks-failing' : `room-sync/monitor/source-unreadable/${event.source ?? 'unknown'}`;
   if (event.quarantined) return `room-sync/quarantine/${event.quarantined.room}`;
   if (event.slotLost) return `room-sync/slot/${event.source ?? 'unknown'}`;
+  if (event.reconcile) return `room-sync/reconcile/${event.source ?? 'unknown'}`;
   return `room-sync/lag/${event.source ?? 'unknown'}`;
 }
 
 /** What an alert is about, as the alerts table's `subject` says it. */
-export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' | 'slot' {
-  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : event.slotLost ? 'slot' : 'lag';
+export function alertSubject(event: AlertEvent): 'lag' | 'quarantine' | 'monitor' | 'slot' | 'reconcile' {
+  return event.monitor ? 'monitor' : event.quarantined ? 'quarantine' : event.slotLost ? 'slot' : event.reconcile ? 'reconcile' : 'lag';
 }
 
 export function buildPayload(channel: AlertChannel, event: AlertEvent, at: string): unknown {
@@ -107,10 +115,12 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
         timestamp: at,
         component: event.monitor ? (event.source ? `${event.source}-database` : 'lag-monitor') : event.quarantined ? `room ${event.quarantined.room}` : `${event.source}-cdc`,
         group: 'room-sync',
-        class: event.monitor ? `monitor-${event.monitor.check}` : event.quarantined ? 'room-quarantine' : 'replication-lag',
+        class: event.monitor ? `monitor-${event.monitor.check}` : event.quarantined ? 'room-quarantine' : event.reconcile ? 'reconcile-drift' : 'replication-lag',
         custom_details: event.monitor
           ? { check: event.monitor.check, source: event.source, failing_seconds: event.lagSeconds, error: event.monitor.error, incident: event.incidentKey }
-          : event.quarantined
+          : event.reconcile
+            ? { source: event.source, rooms: event.reconcile.rooms, sample: event.reconcile.sample, incident: event.incidentKey }
+            : event.quarantined
             ? { room: event.quarantined.room, source: event.source, reason: event.quarantined.reason, incident: event.incidentKey }
             : { source: event.source, lag_seconds: event.lagSeconds, threshold_seconds: event.thresholdSeconds, incident: event.incidentKey },
       },
@@ -136,6 +146,17 @@ export function buildPayload(channel: AlertChannel, event: AlertEvent, at: strin
       reason: event.slotLost.reason,
       lost_at: event.slotLost.lostAt,
       resnapshot_completed_at: event.slotLost.resnapshotCompletedAt,
+      incident: event.incidentKey,
+      at,
+      message: describeEvent(event),
+    };
+  }
+  if (event.reconcile) {
+    return {
+      type: `room-sync.reconcile.${event.kind}`,
+      source: event.source,
+      rooms: event.reconcile.rooms,
+      sample: event.reconcile.sample,
       incident: event.incidentKey,
       at,
       message: describeEvent(event),

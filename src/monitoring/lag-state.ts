@@ -81,6 +81,14 @@ export interface SlotLostSubject {
   readonly resnapshotCompletedAt: string | null;
 }
 
+/** What a reconcile alert is about (absent on every other alert): rooms that differ from a source. */
+export interface ReconcileSubject {
+  /** Rooms found drifted, missing or extra, confirmed. */
+  readonly rooms: number;
+  /** A few of them, `HOTEL/ROOM`. */
+  readonly sample: readonly string[];
+}
+
 interface AlertEventBase {
   /** The source the alert is about; null on the monitor's own `checks-failing` incident. */
   readonly source: SourceName | null;
@@ -92,6 +100,8 @@ interface AlertEventBase {
   readonly monitor?: MonitorCheckSubject;
   /** A lost replication slot and its re-snapshot (absent on every other alert). */
   readonly slotLost?: SlotLostSubject;
+  /** Rooms a reconcile found differing from a live source (absent on every other alert). */
+  readonly reconcile?: ReconcileSubject;
 }
 
 export type AlertEvent =

@@ -58,6 +58,12 @@ export function createMetrics() {
       labelNames: sourceLabel,
       registers: [registry],
     }),
+    reconcileDriftedRooms: new Gauge({
+      name: 'room_sync_reconcile_drifted_rooms',
+      help: 'Rooms the last scheduled reconcile found differing from the live source (drifted, missing or extra; confirmed)',
+      labelNames: sourceLabel,
+      registers: [registry],
+    }),
     alertDeliveries: new Counter({
       name: 'room_sync_alert_deliveries_total',
       help: 'Attempts to notify an alert channel, by channel and outcome (ok, failed)',

@@ -129,15 +129,16 @@ export async function createRoomSyncWorker(options: RoomSyncWorkerOptions & { re
     );
   }
   if (roles.includes('monitor')) {
-    const { checkSources, recordAlertEvent, enqueueAlert, deliverAlert } = activities;
+    const { checkSources, recordAlertEvent, enqueueAlert, deliverAlert, reconcileSources } = activities;
     workers.set(
       'monitor',
       await Worker.create({
         connection: options.connection,
         namespace: options.namespace,
         taskQueue: monitorTaskQueue(options.taskQueue),
-        // The lag monitor and, beside it, one alert outbox workflow per channel (enqueueAlert feeds them, deliverAlert sends).
-        activities: { checkSources, recordAlertEvent, enqueueAlert, deliverAlert },
+        // The lag monitor and, beside it, one alert outbox workflow per channel (enqueueAlert feeds them, deliverAlert sends);
+        // the scheduled reconcile, which alerts through the same path.
+        activities: { checkSources, recordAlertEvent, enqueueAlert, deliverAlert, reconcileSources },
         ...code,
         maxCachedWorkflows: 10,
       }),

@@ -3,3 +3,4 @@ export { roomGroupWorkflow } from './room-group.js';
 export { lagMonitorWorkflow } from './lag-monitor.js';
 export { alertOutboxWorkflow } from './alert-outbox.js';
 export { reResolutionWorkflow } from './re-resolution.js';
+export { scheduledReconcileWorkflow } from './reconcile.js';

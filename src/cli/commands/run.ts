@@ -10,6 +10,8 @@ import type { Connector } from '../../cdc/connector.js';
 import { startConnector, startWorker } from '../../app/components.js';
 import { formatStatusLine, readPipelineCounts } from '../../app/status.js';
 import { ensureLagMonitor, monitorSettingsFromConfig } from '../../app/lag-monitor.js';
+import { ensureReconcileSchedule } from '../../app/reconcile-schedule.js';
+import { channelsFromConfig } from '../../monitoring/channels.js';
 import { seedDemo } from '../../demo/seed.js';
 import { PartnerTrafficSimulator } from '../../demo/simulator.js';
 import { retireRoomGroupWorkflows } from '../../app/retire-room-groups.js';
@@ -152,6 +154,11 @@ export const registerRunCommands: CommandGroup = (program, context) => {
       try {
         await ensureLagMonitor(await resources.client(), config.TEMPORAL_TASK_QUEUE, monitorSettingsFromConfig(config));
         context.log.info('lag monitor running with the current settings', { settings: monitorSettingsFromConfig(config) });
+        const schedule = await ensureReconcileSchedule(await resources.client(), config.TEMPORAL_TASK_QUEUE, {
+          cron: config.RECONCILE_SCHEDULE,
+          channelNames: channelsFromConfig(config).map((channel) => channel.name),
+        });
+        context.log.info('reconcile schedule', { schedule, cron: config.RECONCILE_SCHEDULE });
       } finally {
         await resources.close();
       }
