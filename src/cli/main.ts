@@ -20,6 +20,7 @@ import { registerDeadLetterCommands } from './commands/dead-letters.js';
 import { registerDemoCommands } from './commands/demo.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerClusterCommands } from './commands/cluster.js';
 
 /** Every command group, in the order `room-sync --help` lists them. A new group is one module and one line here. */
 const commandGroups: readonly CommandGroup[] = [
@@ -34,6 +35,7 @@ const commandGroups: readonly CommandGroup[] = [
   registerPolicyCommands,
   registerAuditCommands,
   registerDemoCommands,
+  registerClusterCommands,
 ];
 
 const configurationHelp = `
