@@ -49,6 +49,8 @@ export interface BenchOptions {
   readonly keepDatabases: boolean;
   /** Write V8 CPU profiles of the worker and connectors to .data/bench/profiles. */
   readonly profile: boolean;
+  /** Temporal for our pipeline: the dev server (one process, SQLite), or `room-sync cluster` with two room workers and a monitor worker. */
+  readonly temporal: 'dev' | 'cluster';
 }
 
 const usage = `npm run bench -- [options]
@@ -79,7 +81,10 @@ const usage = `npm run bench -- [options]
   --quick                short run for development (~3 min): 500 rooms, short steps, no hold, no memory phase
   --save-reference       also write the results to bench/results/reference/
   --keep-databases       leave the rs_bench_* databases after the run
-  --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles`;
+  --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles
+  --temporal dev|cluster Temporal for our pipeline: the dev server (default), or room-sync cluster (frontend, matching,
+                         worker service, two history hosts on Postgres) with two room workers, a monitor worker and a
+                         standby connector per source; adds CPU per change per Temporal service and persistence writes`;
 
 const defaultRamp = [20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200];
 const quickRamp = [20, 40, 80, 160];
@@ -106,6 +111,11 @@ function rampOf(value: string | undefined, fallback: readonly number[]): number[
 function deliveryOf(value: string | undefined): 'signal' | 'update' {
   if (value === undefined || value === 'signal' || value === 'update') return value ?? 'signal';
   throw new OptionsError(`--delivery must be signal or update, got ${value}`);
+}
+
+function temporalOf(value: string | undefined): 'dev' | 'cluster' {
+  if (value === undefined || value === 'dev' || value === 'cluster') return value ?? 'dev';
+  throw new OptionsError(`--temporal must be dev or cluster, got ${value}`);
 }
 
 /** Parses the command line; `null` when only the usage was asked for. */
@@ -140,6 +150,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'save-reference': { type: 'boolean', default: false },
       'keep-databases': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      temporal: { type: 'string', default: 'dev' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -177,6 +188,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     saveReference: values['save-reference'],
     keepDatabases: values['keep-databases'],
     profile: values.profile,
+    temporal: temporalOf(values.temporal),
   };
   if (options.warmupS >= Math.min(options.stepS, options.baselineStepS)) throw new OptionsError('--warmup must be shorter than --step and --baseline-step');
   return options;

@@ -21,6 +21,9 @@ import { OurPipeline } from './our-pipeline.js';
 import { Progress, say } from './progress.js';
 import { describeStep, highestSustained, runDoublingRamp, runHolds, runRamp, type StepFactory } from './ramp.js';
 import { buildReport, printTable, writeReport } from './report.js';
+import { ClusterMeter, formatClusterCosts, type ClusterStepCost } from './cluster-meter.js';
+import { writeFile } from 'node:fs/promises';
+import { resultsRoot } from './config.js';
 import type { MemoryResult, StepResult } from './results.js';
 import { Rng } from './rng.js';
 import { RunLock } from './run-lock.js';
@@ -52,7 +55,7 @@ async function bench(options: BenchOptions): Promise<void> {
 
   const profileDir = options.profile ? join(benchDataDir, 'profiles') : null;
   if (profileDir !== null) await mkdir(profileDir, { recursive: true });
-  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, delivery: options.delivery, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid) });
+  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, delivery: options.delivery, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid), temporal: options.temporal });
   const baseline = new Baseline(options.baselineConcurrency, (pid) => lock.add(pid));
   const matchers: Record<Target, LatencyMatcher> = { ours: new LatencyMatcher(), baseline: new LatencyMatcher() };
   const feed = new AppliedFeed(unified, (target, row) => matchers[target].addApplied(row));
@@ -96,12 +99,12 @@ async function bench(options: BenchOptions): Promise<void> {
 
     await pipeline.startTemporal();
     await pipeline.startWorker();
-    const temporalPid = pipeline.temporalPid;
-    const workerPid = pipeline.workerPid;
-
-    if (temporalPid !== null) monitor.track('temporal', [temporalPid]);
-    if (workerPid !== null) monitor.track('worker', [workerPid]);
+    // On the cluster, 'temporal' is every service process and 'worker' every worker process; the cluster meter splits them.
+    monitor.track('temporal', pipeline.temporalPids);
+    monitor.track('worker', pipeline.workerPids);
     monitor.start();
+    const clusterMeter = pipeline.cluster ? new ClusterMeter(admin, pipeline.cluster, pipeline.clusterPids) : null;
+    clusterMeter?.start();
     say('worker polling; starting both connectors (snapshot of the seeded rooms)');
     const snapshotStarted = Date.now();
     await pipeline.startConnectors(unified, options.rooms);
@@ -168,6 +171,15 @@ async function bench(options: BenchOptions): Promise<void> {
     let memory: MemoryResult | null = null;
     if (options.workflows > 0) {
       memory = await runMemoryPhase({ monitor, pipeline, catalog, legacy: sources.legacy, unified, components: rig.components.ours }, options.workflows, 1_200);
+    }
+    if (clusterMeter) {
+      await clusterMeter.stop();
+      const costs = [oursFixed, ...oursRamp, ...oursHolds].map((step) => clusterMeter.costOf(step)).filter((cost): cost is ClusterStepCost => cost !== null);
+      process.stdout.write(`\n${formatClusterCosts(costs)}\n\n`);
+      await mkdir(resultsRoot, { recursive: true });
+      const file = join(resultsRoot, `cluster-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+      await writeFile(file, `${JSON.stringify({ startedAt, layout: { ...pipeline.cluster, postgres: undefined }, costs }, null, 2)}\n`);
+      say(`cluster figures: ${file}`);
     }
     await monitor.snapshot();
     const oursPeaks = { worker: monitor.memory('worker').peakKiB, connectors: monitor.memory('connectors').peakKiB, temporal: monitor.memory('temporal').peakKiB };

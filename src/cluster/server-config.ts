@@ -34,14 +34,17 @@ function rpc(ports: ProcessPorts): Record<string, unknown> {
   };
 }
 
-/** History hosts carry the shards and most of the persistence traffic: bigger pools than the others. */
-function maxConnections(name: ClusterProcessName): number {
-  return serviceOf(name) === 'history' ? 10 : 5;
+/**
+ * Connections per process, most and kept idle: history hosts carry the shards and most of the
+ * persistence traffic. Small, since the cluster shares its Postgres (max_connections 100 by default).
+ */
+function pool(name: ClusterProcessName): { max: number; idle: number } {
+  return serviceOf(name) === 'history' ? { max: 8, idle: 2 } : { max: 4, idle: 1 };
 }
 
 export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, dataDir: string): Record<string, unknown> {
   const { postgres } = layout;
-  const store = (databaseName: string, maxConns: number) => ({
+  const store = (databaseName: string, { max, idle }: { max: number; idle: number }) => ({
     sql: {
       pluginName: 'postgres12',
       databaseName,
@@ -49,8 +52,8 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
       connectProtocol: 'tcp',
       user: postgres.user,
       password: postgres.password,
-      maxConns,
-      maxIdleConns: maxConns,
+      maxConns: max,
+      maxIdleConns: idle,
       maxConnLifetime: '1h',
     },
   });
@@ -63,8 +66,8 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
       visibilityStore: 'postgres-visibility',
       numHistoryShards: historyShards,
       datastores: {
-        'postgres-default': store(layout.databases.main, maxConnections(name)),
-        'postgres-visibility': store(layout.databases.visibility, 2),
+        'postgres-default': store(layout.databases.main, pool(name)),
+        'postgres-visibility': store(layout.databases.visibility, { max: 2, idle: 1 }),
       },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: layout.host } },

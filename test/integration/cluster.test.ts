@@ -109,14 +109,21 @@ test('snapshot, then changes from both sources, on the cluster: the unified view
   await writeRound(1);
   await waitFor('both sources’ changes applied', () => converged(1, rooms), { timeoutMs: 120_000 });
   await waitForSettled(dbs, env.client, policy.policyVersion, { timeoutMs: 120_000 });
-  // Legacy owns the rate of a legacy-managed hotel: round 1's cloud rate (51.00) loses to legacy's, with an audit row saying so.
+  // Legacy owns the rate of a legacy-managed hotel: whichever source's round-1 change came second met the other's, and its
+  // audit row holds both round-1 rates (cloud's 51.00 against legacy's) with legacy's winning.
+  const rate = (value: unknown) => auditValue(value);
   const conflict = (await readAudit(dbs.unified)).find(
-    (row) => BigInt(row.id) > BigInt(lastId) && row.room_code === '3' && row.field === 'rate' && auditValue(row.legacy_value) !== null && (auditValue(row.legacy_value) as { rate_minor: number }).rate_minor === legacyRate(1, '3'),
+    (row) =>
+      BigInt(row.id) > BigInt(lastId) &&
+      row.room_code === '3' &&
+      row.field === 'rate' &&
+      JSON.stringify(rate(row.legacy_value)) === JSON.stringify({ rate_minor: legacyRate(1, '3'), currency: 'EUR' }) &&
+      JSON.stringify(rate(row.cloud_value)) === JSON.stringify({ rate_minor: cloudRate(1) * 100, currency: 'EUR' }),
   );
-  assert.ok(conflict, 'round 1 left a rate conflict on room 3');
-  assert.deepEqual(auditValue(conflict.cloud_value), { rate_minor: cloudRate(1) * 100, currency: 'EUR' });
+  assert.ok(conflict, 'round 1 left a rate conflict on room 3 with both new rates');
   assert.equal(conflict.winning_source, 'legacy');
   assert.deepEqual(auditValue(conflict.winning_value), { rate_minor: legacyRate(1, '3'), currency: 'EUR' });
+  assert.match(conflict.rule, /owner legacy/);
   assert.equal(conflict.policy_version, policy.policyVersion);
 });
 
