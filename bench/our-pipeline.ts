@@ -10,7 +10,7 @@ import { readLayout, type ClusterLayout } from '../src/cluster/layout.js';
 import { dropClusterDatabases } from '../src/cluster/persistence.js';
 import { monitorTaskQueue } from '../src/workers/worker.js';
 import { ChildService } from './children.js';
-import { benchDatabaseNames, benchDataDir, databaseUrl, namespace, serverUrl, taskQueue, type DatabaseNames } from './config.js';
+import { benchDatabaseNames, benchDatabasePrefix, benchDataDir, databaseUrl, namespace, serverUrl, taskQueue, type DatabaseNames } from './config.js';
 import { freePort } from './ports.js';
 
 export interface OurPipelineOptions {
@@ -22,13 +22,12 @@ export interface OurPipelineOptions {
   /** Told each child's pid as soon as it is spawned (so a dying bench can stop it). */
   readonly onSpawn: (pid: number) => void;
   readonly log: (message: string) => void;
-  /** `cluster`: `room-sync cluster` of its own (databases rs_bench_temporal*), two room workers, a monitor worker, a standby connector per source. */
+  /** `cluster`: `room-sync cluster` of its own (databases <prefix>temporal*), two room workers, a monitor worker, a standby connector per source. */
   readonly temporal?: 'dev' | 'cluster';
 }
 
 /** The bench's cluster: its own data folder and databases, fresh every run. */
 export const benchClusterDir = join(benchDataDir, 'cluster');
-const benchClusterPrefix = 'rs_bench_';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -141,7 +140,7 @@ export class OurPipeline {
     if (previous) await dropClusterDatabases(previous);
     await rm(benchClusterDir, { recursive: true, force: true });
     const started = await startCluster({
-      projectRoot, dataDir: benchClusterDir, frontendPort: 0, uiPort: 0, postgresUrl: serverUrl, databasePrefix: benchClusterPrefix, namespace, ui: false, log,
+      projectRoot, dataDir: benchClusterDir, frontendPort: 0, uiPort: 0, postgresUrl: serverUrl, databasePrefix: benchDatabasePrefix, namespace, ui: false, log,
     });
     this.cluster = started.layout;
     this.address = started.address;

@@ -6,7 +6,7 @@ import type { SourceName } from '../../src/domain/room.js';
 import { describeSource } from '../../src/cdc/source-descriptor.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } from '../../src/setup/temporal.js';
-import { clusterStatus, isPortOpen, killMember, startCluster, startMember, stopCluster, type ClusterMember } from '../../src/cluster/cluster.js';
+import { clusterStatus, isPortOpen, killMember, readinessPort, startCluster, startMember, stopCluster, type ClusterMember } from '../../src/cluster/cluster.js';
 import type { ClusterLayout } from '../../src/cluster/layout.js';
 import { dropClusterDatabases } from '../../src/cluster/persistence.js';
 import { monitorTaskQueue } from '../../src/workers/worker.js';
@@ -158,6 +158,13 @@ export class FaultRig {
     });
     this.cluster = started.layout;
     this.address = started.address;
+    await this.noteClusterPids();
+  }
+
+  /** The cluster's processes are detached: the exit hook kills them too, whatever ends the harness. */
+  private async noteClusterPids(): Promise<void> {
+    const status = await clusterStatus(projectRoot, this.clusterDataDir);
+    for (const member of status?.members ?? []) if (member.pid !== null) spawned.add(member.pid);
   }
 
   /** kill -9 of one process of the cluster (a host failure). */
@@ -180,7 +187,8 @@ export class FaultRig {
         await sleep(1_000);
       }
     }
-    await waitUntil(`cluster ${member} listening again`, 120_000, () => isPortOpen(layout.host, layout.processes[member].grpc), () => null);
+    await this.noteClusterPids();
+    await waitUntil(`cluster ${member} listening again`, 120_000, () => isPortOpen(layout.host, readinessPort(layout, member)), () => null);
   }
 
   /** The cluster's processes that are not running, as failures. */

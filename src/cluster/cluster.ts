@@ -53,7 +53,7 @@ function portsOf(layout: ClusterLayout, member: ClusterMember): number[] {
 }
 
 /** The port that tells a member is up: the internal worker service serves no gRPC, only its membership port. */
-function readinessPort(layout: ClusterLayout, member: ClusterMember): number {
+export function readinessPort(layout: ClusterLayout, member: ClusterMember): number {
   if (member === 'ui') return layout.uiPort;
   return member === 'worker' ? layout.processes.worker.membership : layout.processes[member].grpc;
 }
