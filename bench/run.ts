@@ -23,7 +23,7 @@ import { describeStep, highestSustained, runDoublingRamp, runHolds, runRamp, typ
 import { buildReport, printTable, writeReport } from './report.js';
 import { ClusterMeter, formatClusterCosts, type ClusterStepCost } from './cluster-meter.js';
 import { writeFile } from 'node:fs/promises';
-import { resultsRoot } from './config.js';
+import { benchDatabaseNames, resultsRoot } from './config.js';
 import type { MemoryResult, StepResult } from './results.js';
 import { Rng } from './rng.js';
 import { RunLock } from './run-lock.js';
@@ -45,7 +45,7 @@ async function bench(options: BenchOptions): Promise<void> {
   const lock = RunLock.acquire();
   for (const log of ['worker', 'connector-legacy', 'connector-cloud', 'baseline-legacy', 'baseline-cloud']) await rm(join(benchDataDir, `${log}.log`), { force: true });
 
-  say('recreating the bench databases rs_bench_legacy, rs_bench_cloud, rs_bench_unified');
+  say(`recreating the bench databases ${Object.values(benchDatabaseNames).join(', ')}`);
   await recreateBenchDatabases(say);
   const admin = new pg.Pool({ connectionString: adminUrl(), max: 2, application_name: applicationNames.monitor });
   const unified = new pg.Pool({ connectionString: databaseUrl('unified'), max: 2, application_name: applicationNames.monitor });
