@@ -4,11 +4,14 @@ import { projectRoot } from '../src/setup/source-schemas.js';
 /** The server the bench creates its own databases on; BENCH_POSTGRES_URL overrides. */
 export const serverUrl = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** Names the bench's databases (BENCH_DATABASE_PREFIX: two benches on one server keep apart). */
+export const benchDatabasePrefix = process.env['BENCH_DATABASE_PREFIX'] ?? 'rs_bench_';
+
 /** The bench's own databases: recreated every run, never the demo's or the tests'. */
 export const benchDatabaseNames = {
-  legacy: 'rs_bench_legacy',
-  cloud: 'rs_bench_cloud',
-  unified: 'rs_bench_unified',
+  legacy: `${benchDatabasePrefix}legacy`,
+  cloud: `${benchDatabasePrefix}cloud`,
+  unified: `${benchDatabasePrefix}unified`,
 } as const;
 export type BenchDatabase = keyof typeof benchDatabaseNames;
 

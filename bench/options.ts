@@ -69,6 +69,8 @@ export interface BenchOptions {
   readonly coldRate: number;
   readonly coldFillEvents: number;
   readonly coldBeforeKillS: number;
+  /** Temporal for our pipeline: the dev server (one process, SQLite), or `room-sync cluster` with two room workers and a monitor worker. */
+  readonly temporal: 'dev' | 'cluster';
 }
 
 export const benchTargets = ['ours', 'floor', 'baseline'] as const;
@@ -119,7 +121,10 @@ const usage = `npm run bench -- [options]
   --quick                short run for development: 500 rooms, short steps, no hold, only the ramp phase (unless --phases)
   --save-reference       also write the results to bench/results/reference/
   --keep-databases       leave the rs_bench_* databases after the run
-  --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles`;
+  --profile              write V8 CPU profiles of the worker and connectors to .data/bench/profiles
+  --temporal dev|cluster Temporal for our pipeline: the dev server (default), or room-sync cluster (frontend, matching,
+                         worker service, two history hosts on Postgres) with two room workers, a monitor worker and a
+                         standby connector per source; adds CPU per change per Temporal service and persistence writes`;
 
 const defaultRamp = [20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200];
 const quickRamp = [20, 40, 80, 160];
@@ -154,6 +159,11 @@ function listOf<T extends string>(value: string | undefined, allowed: readonly T
   const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
   if (items.length === 0 || unknown.length > 0) throw new OptionsError(`--${name} takes a comma-separated list of ${allowed.join(', ')}; got ${value}`);
   return allowed.filter((item) => items.includes(item));
+}
+
+function temporalOf(value: string | undefined): 'dev' | 'cluster' {
+  if (value === undefined || value === 'dev' || value === 'cluster') return value ?? 'dev';
+  throw new OptionsError(`--temporal must be dev or cluster, got ${value}`);
 }
 
 /** Parses the command line; `null` when only the usage was asked for. */
@@ -201,6 +211,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       'cold-rate': { type: 'string' },
       'cold-fill-events': { type: 'string' },
       'cold-before-kill': { type: 'string' },
+      temporal: { type: 'string', default: 'dev' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -252,6 +263,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     coldRate: number(values['cold-rate'], 50, 'cold-rate', { min: 1 }),
     coldFillEvents: number(values['cold-fill-events'], 250, 'cold-fill-events', { min: 0 }),
     coldBeforeKillS: number(values['cold-before-kill'], quick ? 10 : 20, 'cold-before-kill', { min: 5 }),
+    temporal: temporalOf(values.temporal),
   };
   if (options.warmupS >= Math.min(options.stepS, options.baselineStepS)) throw new OptionsError('--warmup must be shorter than --step and --baseline-step');
   return options;

@@ -5,8 +5,12 @@ import type pg from 'pg';
 import type { SourceName } from '../src/domain/room.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
 import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } from '../src/setup/temporal.js';
+import { clusterStatus, startCluster, stopCluster, type ClusterMember } from '../src/cluster/cluster.js';
+import { readLayout, type ClusterLayout } from '../src/cluster/layout.js';
+import { dropClusterDatabases } from '../src/cluster/persistence.js';
+import { monitorTaskQueue } from '../src/workers/worker.js';
 import { ChildService } from './children.js';
-import { benchDatabaseNames, benchDataDir, databaseUrl, namespace, taskQueue, type DatabaseNames } from './config.js';
+import { benchDatabaseNames, benchDatabasePrefix, benchDataDir, databaseUrl, namespace, serverUrl, taskQueue, type DatabaseNames } from './config.js';
 import { freePort } from './ports.js';
 
 export interface OurPipelineOptions {
@@ -18,7 +22,12 @@ export interface OurPipelineOptions {
   /** Told each child's pid as soon as it is spawned (so a dying bench can stop it). */
   readonly onSpawn: (pid: number) => void;
   readonly log: (message: string) => void;
+  /** `cluster`: `room-sync cluster` of its own (databases <prefix>temporal*), two room workers, a monitor worker, a standby connector per source. */
+  readonly temporal?: 'dev' | 'cluster';
 }
+
+/** The bench's cluster: its own data folder and databases, fresh every run. */
+export const benchClusterDir = join(benchDataDir, 'cluster');
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -58,7 +67,13 @@ export function pipelineEnv(names: DatabaseNames, temporalAddress: string): Reco
 export class OurPipeline {
   private temporalServer: TemporalServerHandle | null = null;
   private worker: ChildService | null = null;
+  /** On the cluster: the second room worker and the monitor worker. */
+  private readonly moreWorkers: ChildService[] = [];
   private readonly connectors = new Map<SourceName, ChildService>();
+  private readonly standbys: ChildService[] = [];
+  /** The cluster's layout and each Temporal service process's pid, when on the cluster. */
+  cluster: ClusterLayout | null = null;
+  clusterPids: Partial<Record<ClusterMember, number>> = {};
   private connection: Connection | null = null;
   address = '';
   /** The dev server's Prometheus endpoint (workflow task timeouts and failures for the overload phase). */
@@ -70,12 +85,26 @@ export class OurPipeline {
     return this.temporalServer?.pid ?? null;
   }
 
+  /** The dev server, or every process of the cluster. */
+  get temporalPids(): number[] {
+    if (this.cluster) return Object.values(this.clusterPids);
+    return this.temporalServer?.pid === undefined ? [] : [this.temporalServer.pid];
+  }
+
   get workerPid(): number | null {
     return this.worker?.pid ?? null;
   }
 
+  get workerPids(): number[] {
+    return [...(this.worker ? [this.worker] : []), ...this.moreWorkers].map((worker) => worker.pid);
+  }
+
   get connectorPids(): number[] {
-    return [...this.connectors.values()].map((connector) => connector.pid);
+    return [...this.connectors.values(), ...this.standbys].map((connector) => connector.pid);
+  }
+
+  private get onCluster(): boolean {
+    return this.options.temporal === 'cluster';
   }
 
   private env(): Record<string, string> {
@@ -91,6 +120,10 @@ export class OurPipeline {
   }
 
   async startTemporal(): Promise<void> {
+    if (this.onCluster) {
+      await this.startCluster();
+      return;
+    }
     const { log } = this.options;
     const cliPath = await ensureTemporalCli(projectRoot, log);
     for (const suffix of ['', '-wal', '-shm']) await rm(join(benchDataDir, `temporal.sqlite${suffix}`), { force: true });
@@ -102,25 +135,51 @@ export class OurPipeline {
     this.connection = await Connection.connect({ address: this.address });
   }
 
+  /** A fresh `room-sync cluster` (the previous run's stopped and its databases dropped), its processes' pids read back. */
+  private async startCluster(): Promise<void> {
+    const { log } = this.options;
+    await stopCluster(projectRoot, benchClusterDir, () => undefined);
+    const previous = await readLayout(benchClusterDir).catch(() => null);
+    if (previous) await dropClusterDatabases(previous);
+    await rm(benchClusterDir, { recursive: true, force: true });
+    const started = await startCluster({
+      projectRoot, dataDir: benchClusterDir, frontendPort: 0, uiPort: 0, postgresUrl: serverUrl, databasePrefix: benchDatabasePrefix, namespace, ui: false, log,
+    });
+    this.cluster = started.layout;
+    this.address = started.address;
+    const status = await clusterStatus(projectRoot, benchClusterDir);
+    for (const member of status?.members ?? []) if (member.pid !== null) this.clusterPids[member.member] = member.pid;
+    this.connection = await Connection.connect({ address: this.address });
+  }
+
+  /** The worker; on the cluster two room workers and a monitor worker (`worker --only rooms|monitor`). */
   async startWorker(): Promise<void> {
-    const worker = ChildService.start('worker', ['src/cli/main.ts', 'worker'], this.env(), join(benchDataDir, 'worker.log'), this.nodeArgs());
+    const start = (name: string, args: readonly string[]) => {
+      const child = ChildService.start(name, ['src/cli/main.ts', 'worker', ...args], this.env(), join(benchDataDir, `${name}.log`), this.nodeArgs());
+      this.options.onSpawn(child.pid);
+      return child;
+    };
+    const worker = start('worker', this.onCluster ? ['--only', 'rooms'] : []);
     this.worker = worker;
-    this.options.onSpawn(worker.pid);
+    if (this.onCluster) this.moreWorkers.push(start('worker-2', ['--only', 'rooms']), start('worker-monitor', ['--only', 'monitor']));
     const connection = this.connection;
     if (!connection) throw new Error('Temporal not started');
+    const pollers = async (queue: string) =>
+      // The type left unset means the workflow task queue.
+      (await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue } })).pollers?.length ?? 0;
     await waitUntil(
-      'the worker to poll its task queue',
+      'the workers to poll their task queues',
       180_000,
       async () => {
-        const response = await connection.workflowService.describeTaskQueue({
-          namespace,
-          // The type left unset means the workflow task queue.
-          taskQueue: { name: taskQueue },
-        });
         // The SDK's default identity is pid@host: a poller of a worker killed a moment ago is still listed for a while.
-        return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${worker.pid}@`) === true);
+        const response = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
+        if (!(response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${worker.pid}@`) === true)) return false;
+        return this.onCluster ? (await pollers(taskQueue)) >= 2 && (await pollers(monitorTaskQueue(taskQueue))) >= 1 : true;
       },
-      () => (worker.running ? null : `worker exited (see ${worker.logPath})`),
+      () => {
+        const dead = [worker, ...this.moreWorkers].find((child) => !child.running);
+        return dead ? `${dead.name} exited (see ${dead.logPath})` : null;
+      },
     );
   }
 
@@ -146,6 +205,14 @@ export class OurPipeline {
         return dead ? `${dead.name} exited (see ${dead.logPath})` : this.worker?.running === false ? 'worker exited' : null;
       },
     );
+    // On the cluster, a standby per source once the slots stream: it finds its slot in use and waits (the slot is the lock).
+    if (this.onCluster) {
+      for (const source of ['legacy', 'cloud'] as const) {
+        const standby = ChildService.start(`connector ${source} standby`, ['src/cli/main.ts', 'connector', '--source', source], this.env(), join(benchDataDir, `connector-${source}-standby.log`), this.nodeArgs());
+        this.standbys.push(standby);
+        this.options.onSpawn(standby.pid);
+      }
+    }
   }
 
   /** Open room-group workflows, as Temporal's visibility store counts them; null when it cannot. */
@@ -173,19 +240,27 @@ export class OurPipeline {
 
   /** The connectors alone (the drain phase): their slots keep what is written meanwhile. */
   async stopConnectors(): Promise<void> {
-    for (const connector of this.connectors.values()) await connector.stop();
+    for (const connector of [...this.standbys, ...this.connectors.values()]) await connector.stop();
     this.connectors.clear();
+    this.standbys.length = 0;
   }
 
   /** Connectors first (they deliver), then the worker, then Temporal. */
   async stop(): Promise<void> {
-    for (const connector of this.connectors.values()) await connector.stop();
-    this.connectors.clear();
+    await this.stopConnectors();
     await this.worker?.stop();
     this.worker = null;
+    for (const worker of this.moreWorkers) await worker.stop();
+    this.moreWorkers.length = 0;
     await this.connection?.close();
     this.connection = null;
     await this.temporalServer?.stop();
     this.temporalServer = null;
+    if (this.cluster) {
+      await stopCluster(projectRoot, benchClusterDir, () => undefined);
+      await dropClusterDatabases(this.cluster);
+      this.cluster = null;
+      this.clusterPids = {};
+    }
   }
 }

@@ -22,6 +22,9 @@ import { summarizeDesign } from './summary.js';
 import { Progress, say } from './progress.js';
 import { describeStep, highestSustained, runDoublingRamp, runHolds, runRamp, type StepFactory } from './ramp.js';
 import { buildReport, printTable, writeReport } from './report.js';
+import { ClusterMeter, formatClusterCosts, type ClusterStepCost } from './cluster-meter.js';
+import { writeFile } from 'node:fs/promises';
+import { benchDatabaseNames, resultsRoot } from './config.js';
 import type { MemoryResult, StepResult } from './results.js';
 import { Rng } from './rng.js';
 import { RunLock } from './run-lock.js';
@@ -51,7 +54,7 @@ async function bench(options: BenchOptions): Promise<void> {
   const lock = RunLock.acquire();
   for (const log of ['worker', 'connector-legacy', 'connector-cloud', 'baseline-legacy', 'baseline-cloud']) await rm(join(benchDataDir, `${log}.log`), { force: true });
 
-  say('recreating the bench databases rs_bench_legacy, rs_bench_cloud, rs_bench_unified');
+  say(`recreating the bench databases ${Object.values(benchDatabaseNames).join(', ')}`);
   await recreateBenchDatabases(say);
   const admin = new pg.Pool({ connectionString: adminUrl(), max: 2, application_name: applicationNames.monitor });
   const unified = new pg.Pool({ connectionString: databaseUrl('unified'), max: 2, application_name: applicationNames.monitor });
@@ -61,7 +64,7 @@ async function bench(options: BenchOptions): Promise<void> {
 
   const profileDir = options.profile ? join(benchDataDir, 'profiles') : null;
   if (profileDir !== null) await mkdir(profileDir, { recursive: true });
-  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, delivery: options.delivery, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid) });
+  const pipeline = new OurPipeline({ connectorMaxInFlight: options.connectorMaxInFlight, delivery: options.delivery, workerCache: options.workerCache, profileDir, log: say, onSpawn: (pid) => lock.add(pid), temporal: options.temporal });
   const baseline = new Baseline(options.baselineConcurrency, (pid) => lock.add(pid));
   const floor = new FloorTarget((pid) => lock.add(pid), say);
   const matchers: Record<Target, LatencyMatcher> = { ours: new LatencyMatcher(), baseline: new LatencyMatcher(), floor: new LatencyMatcher() };
@@ -151,14 +154,16 @@ async function bench(options: BenchOptions): Promise<void> {
     let cold: ColdResult | null = null;
     let memory: MemoryResult | null = null;
     let oursPeaks = { worker: 0, connectors: 0, temporal: 0 };
+    let clusterMeter: ClusterMeter | null = null;
 
     if (runs('ours')) {
       await pipeline.startTemporal();
       await pipeline.startWorker();
-      const temporalPid = pipeline.temporalPid;
-      const workerPid = pipeline.workerPid;
-      if (temporalPid !== null) monitor.track('temporal', [temporalPid]);
-      if (workerPid !== null) monitor.track('worker', [workerPid]);
+      // On the cluster, 'temporal' is every service process and 'worker' every worker process; the cluster meter splits them.
+      monitor.track('temporal', pipeline.temporalPids);
+      monitor.track('worker', pipeline.workerPids);
+      clusterMeter = pipeline.cluster ? new ClusterMeter(admin, pipeline.cluster, pipeline.clusterPids) : null;
+      clusterMeter?.start();
       say('worker polling; starting both connectors (snapshot of the seeded rooms)');
       const snapshotStarted = Date.now();
       await pipeline.startConnectors(unified, options.rooms);
@@ -220,6 +225,17 @@ async function bench(options: BenchOptions): Promise<void> {
       }
       if (phase('memory') && options.workflows > 0) {
         memory = await runMemoryPhase({ monitor, pipeline, catalog, legacy: sources.legacy, unified, components: rig.components.ours }, options.workflows, 1_200);
+      }
+      if (clusterMeter) {
+        await clusterMeter.stop();
+        const meter = clusterMeter;
+        const steps = [oursRuns.fixed, ...oursRuns.ramp, ...oursRuns.holds].filter((step): step is StepResult => step !== null);
+        const costs = steps.map((step) => meter.costOf(step)).filter((cost): cost is ClusterStepCost => cost !== null);
+        process.stdout.write(`\n${formatClusterCosts(costs)}\n\n`);
+        await mkdir(resultsRoot, { recursive: true });
+        const file = join(resultsRoot, `cluster-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+        await writeFile(file, `${JSON.stringify({ startedAt, layout: { ...pipeline.cluster, postgres: undefined }, costs }, null, 2)}\n`);
+        say(`cluster figures: ${file}`);
       }
       await monitor.snapshot();
       oursPeaks = { worker: monitor.memory('worker').peakKiB, connectors: monitor.memory('connectors').peakKiB, temporal: monitor.memory('temporal').peakKiB };

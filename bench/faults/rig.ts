@@ -6,10 +6,14 @@ import type { SourceName } from '../../src/domain/room.js';
 import { describeSource } from '../../src/cdc/source-descriptor.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } from '../../src/setup/temporal.js';
+import { clusterStatus, isPortOpen, killMember, readinessPort, startCluster, startMember, stopCluster, type ClusterMember } from '../../src/cluster/cluster.js';
+import type { ClusterLayout } from '../../src/cluster/layout.js';
+import { dropClusterDatabases } from '../../src/cluster/persistence.js';
+import { monitorTaskQueue } from '../../src/workers/worker.js';
 import { AlertReceiver } from '../../test/support/alert-receiver.js';
 import { addRooms, buildCatalog, type Catalog } from '../catalog.js';
 import { ChildService } from '../children.js';
-import { adminUrl, databaseUrl, namespace, taskQueue, type DatabaseNames } from '../config.js';
+import { adminUrl, databaseUrl, namespace, serverUrl, taskQueue, type DatabaseNames } from '../config.js';
 import { dropDatabases, recreateDatabases } from '../databases.js';
 import { LoadGenerator, type GeneratorRun } from '../load-generator.js';
 import { pipelineEnv, waitUntil } from '../our-pipeline.js';
@@ -32,8 +36,12 @@ export interface RigOptions {
   readonly rooms: number;
   readonly rate: number;
   readonly seed: number;
+  /** `dev`: one Temporal dev server (SQLite); `cluster`: `room-sync cluster` (each service its own process, on Postgres). */
+  readonly temporal: 'dev' | 'cluster';
   readonly log: (message: string) => void;
 }
+
+export type WorkerOnly = 'rooms' | 'monitor';
 
 export interface PageCounts {
   readonly sent: number;
@@ -71,6 +79,7 @@ export class FaultRig {
   address = '';
   private uiPort = 0;
   private temporal: TemporalServerHandle | null = null;
+  private cluster: ClusterLayout | null = null;
   private readonly children: ChildService[] = [];
   private sources: Record<SourceName, pg.Pool> | null = null;
   private loadRun: Promise<GeneratorRun> | null = null;
@@ -121,9 +130,72 @@ export class FaultRig {
     await insertCloudRooms(this.sources.cloud, this.catalog.rooms);
     await this.alerts.start();
     this.alertsStarted = true;
+    if (this.options.temporal === 'cluster') {
+      await this.startCluster();
+      return;
+    }
     this.uiPort = await freePort();
     this.address = `127.0.0.1:${await freePort()}`;
     await this.startTemporal();
+  }
+
+  get clusterDataDir(): string {
+    return join(this.dataDir, 'cluster');
+  }
+
+  /** `room-sync cluster start` on free ports, with databases named after this rig's. */
+  private async startCluster(): Promise<void> {
+    const started = await startCluster({
+      projectRoot,
+      dataDir: this.clusterDataDir,
+      frontendPort: 0,
+      uiPort: 0,
+      postgresUrl: serverUrl,
+      databasePrefix: `rs_faults_${this.options.prefix}_s${this.options.scenario}_`,
+      namespace,
+      ui: false,
+      log: this.log,
+    });
+    this.cluster = started.layout;
+    this.address = started.address;
+    await this.noteClusterPids();
+  }
+
+  /** The cluster's processes are detached: the exit hook kills them too, whatever ends the harness. */
+  private async noteClusterPids(): Promise<void> {
+    const status = await clusterStatus(projectRoot, this.clusterDataDir);
+    for (const member of status?.members ?? []) if (member.pid !== null) spawned.add(member.pid);
+  }
+
+  /** kill -9 of one process of the cluster (a host failure). */
+  async killClusterMember(member: ClusterMember): Promise<void> {
+    const pid = await killMember(projectRoot, this.clusterDataDir, member);
+    if (pid === null) throw new Error(`cluster ${member} was not running`);
+  }
+
+  /** Starts a killed member again on its ports and config; resolves once its gRPC port accepts connections. */
+  async restartClusterMember(member: Exclude<ClusterMember, 'ui'>): Promise<void> {
+    const layout = this.cluster;
+    if (!layout) throw new Error('no cluster');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await startMember(projectRoot, this.clusterDataDir, layout, member);
+        break;
+      } catch (error) {
+        // The killed process's port may take a moment to be free.
+        if (attempt >= 10) throw error;
+        await sleep(1_000);
+      }
+    }
+    await this.noteClusterPids();
+    await waitUntil(`cluster ${member} listening again`, 120_000, () => isPortOpen(layout.host, readinessPort(layout, member)), () => null);
+  }
+
+  /** The cluster's processes that are not running, as failures. */
+  async clusterDown(): Promise<string[]> {
+    if (!this.cluster) return [];
+    const status = await clusterStatus(projectRoot, this.clusterDataDir);
+    return (status?.members ?? []).filter((member) => member.member !== 'ui' && !member.alive).map((member) => `cluster ${member.member} is down`);
   }
 
   /** Starts Temporal on this rig's SQLite file and ports; a restart keeps both (the ports may take a moment to free). */
@@ -157,21 +229,22 @@ export class FaultRig {
     return child;
   }
 
-  /** A `room-sync worker`, once it polls the task queue (with another worker already polling, once its log shows it running). */
-  async startWorker(name = 'worker'): Promise<ChildService> {
-    const before = await this.pollerIdentities();
-    const worker = this.spawn(name, ['worker']);
-    await waitUntil(`${name} to poll ${taskQueue}`, 180_000, async () => {
-      const now = await this.pollerIdentities();
+  /** A `room-sync worker` (`--only rooms|monitor` when given), once it polls its task queue. */
+  async startWorker(name = 'worker', only?: WorkerOnly): Promise<ChildService> {
+    const queue = only === 'monitor' ? monitorTaskQueue(taskQueue) : taskQueue;
+    const before = await this.pollerIdentities(queue);
+    const worker = this.spawn(name, ['worker', ...(only === undefined ? [] : ['--only', only])]);
+    await waitUntil(`${name} to poll ${queue}`, 180_000, async () => {
+      const now = await this.pollerIdentities(queue);
       return [...now].some((identity) => identity.startsWith(`${worker.pid}@`) || !before.has(identity));
     }, () => (worker.running ? null : `${name} exited (see ${worker.logPath})`));
     return worker;
   }
 
-  private async pollerIdentities(): Promise<Set<string>> {
+  private async pollerIdentities(queue: string): Promise<Set<string>> {
     const connection = await Connection.connect({ address: this.address, connectTimeout: '5s' });
     try {
-      const response = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
+      const response = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue } });
       return new Set((response.pollers ?? []).map((poller) => poller.identity ?? ''));
     } finally {
       await connection.close();
@@ -228,9 +301,20 @@ export class FaultRig {
     }, () => null);
   }
 
-  /** One worker and both connectors, the snapshots delivered. */
+  /**
+   * One worker and both connectors, the snapshots delivered. On the cluster, the layout of
+   * several machines: two room workers, one monitor worker, and a standby connector beside
+   * each source's connector (waiting for the slot, its lock).
+   */
   async startPipeline(): Promise<void> {
-    await this.startWorker();
+    const cluster = this.options.temporal === 'cluster';
+    if (cluster) {
+      await this.startWorker('worker', 'rooms');
+      await this.startWorker('worker-2', 'rooms');
+      await this.startWorker('monitor', 'monitor');
+    } else {
+      await this.startWorker();
+    }
     for (const source of ['legacy', 'cloud'] as const) this.startConnector(source);
     await waitUntil('both snapshots delivered', 300_000, async () => {
       const { rows } = await this.unified.query<{ snapshots: number }>(`SELECT count(*)::int AS snapshots FROM cdc_cursors WHERE snapshot_completed_at IS NOT NULL`);
@@ -241,6 +325,15 @@ export class FaultRig {
     });
     await this.waitForStreaming('legacy');
     await this.waitForStreaming('cloud');
+    // Started once the slots exist and stream: a standby finds its slot in use and waits.
+    if (cluster) for (const source of ['legacy', 'cloud'] as const) this.startConnector(source, `connector-${source}-standby`);
+  }
+
+  /** The names of the pipeline's processes as startPipeline started them. */
+  get pipelineNames(): string[] {
+    const connectors = ['connector-legacy', 'connector-cloud'];
+    if (this.options.temporal === 'dev') return ['worker', ...connectors];
+    return ['worker', 'worker-2', 'monitor', ...connectors, ...connectors.map((name) => `${name}-standby`)];
   }
 
   startLoad(rate = this.options.rate): void {
@@ -330,6 +423,12 @@ export class FaultRig {
     for (const child of this.children) await child.stop(10_000);
     await this.temporal?.stop();
     this.temporal = null;
+    if (this.cluster) {
+      const layout = this.cluster;
+      await stopCluster(projectRoot, this.clusterDataDir, () => undefined);
+      if (!keepDatabases) await dropClusterDatabases(layout).catch((error: unknown) => this.log(`could not drop the cluster's databases: ${String(error)}`));
+      this.cluster = null;
+    }
     if (this.alertsStarted) await this.alerts.stop();
     await Promise.all([this.sources?.legacy.end(), this.sources?.cloud.end(), this.unified?.end(), this.admin?.end()]);
     if (!keepDatabases) await dropDatabases(this.names).catch((error: unknown) => this.log(`could not drop ${Object.values(this.names).join(', ')}: ${String(error)}`));

@@ -6,11 +6,13 @@ import { parseArgs } from 'node:util';
 import { resultsRoot } from '../config.js';
 import { say } from '../progress.js';
 import { formatTable, show } from '../table.js';
-import { rowPassed, runScenario, runSoak, scenarios, type ScenarioRow, type ScenarioSettings } from './scenarios.js';
+import { clusterScenarios, rowPassed, runScenario, runSoak, scenarios, type ScenarioRow, type ScenarioSettings } from './scenarios.js';
 
-const usage = `usage: node --import tsx bench/faults/run.ts [--scenarios 1,2,5] [--rate N] [--rooms N] [--soak-minutes N] [--keep-databases]
-Scenarios: ${scenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}; 10 soak.
-Scenario 4 restarts the shared PostgreSQL server (every session on it drops).`;
+const usage = `usage: node --import tsx bench/faults/run.ts [--temporal dev|cluster] [--scenarios 1,2,5] [--rate N] [--rooms N] [--soak-minutes N] [--keep-databases]
+Scenarios (--temporal dev, the default): ${scenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}; 10 soak.
+Scenarios (--temporal cluster: room-sync cluster, two room workers, a monitor worker, a connector and a standby per source):
+  ${clusterScenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}.
+Scenarios 4 and 15 restart the shared PostgreSQL server (every session on it drops).`;
 
 /** Half the highest sustained rate in docs/capacity.md (30/s on the reference machine). */
 const defaultRate = 15;
@@ -31,6 +33,7 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
       rooms: { type: 'string' },
       'soak-minutes': { type: 'string' },
       'keep-databases': { type: 'boolean', default: false },
+      temporal: { type: 'string', default: 'dev' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -38,7 +41,9 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
     process.stdout.write(`${usage}\n`);
     return null;
   }
-  const known = [...scenarios.map((scenario) => scenario.id), 10];
+  const temporal = values.temporal;
+  if (temporal !== 'dev' && temporal !== 'cluster') throw new Error(`--temporal takes dev or cluster, not ${JSON.stringify(temporal)}`);
+  const known = temporal === 'cluster' ? clusterScenarios.map((scenario) => scenario.id) : [...scenarios.map((scenario) => scenario.id), 10];
   const ids = values.scenarios === undefined ? known : values.scenarios.split(',').map((part) => Number(part.trim()));
   for (const id of ids) if (!known.includes(id)) throw new Error(`--scenarios: no scenario ${id} (known: ${known.join(', ')})`);
   const rooms = positive('rooms', values.rooms, 45);
@@ -57,6 +62,7 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
       readOnlyS: 60,
       soakMinutes: positive('soak-minutes', values['soak-minutes'], 30),
       keepDatabases: values['keep-databases'],
+      temporal,
       log: say,
     },
   };
@@ -105,7 +111,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const rows: ScenarioRow[] = [];
   for (const id of ids) {
-    const scenario = scenarios.find((candidate) => candidate.id === id);
+    const scenario = [...scenarios, ...clusterScenarios].find((candidate) => candidate.id === id);
     const row = scenario ? await runScenario(scenario, settings) : await runSoak(settings);
     rows.push(row);
     say(`scenario ${id}: ${rowPassed(row) ? 'ok' : 'FAIL'}`);

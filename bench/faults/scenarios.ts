@@ -25,6 +25,8 @@ export interface ScenarioSettings {
   readonly readOnlyS: number;
   readonly soakMinutes: number;
   readonly keepDatabases: boolean;
+  /** The Temporal the pipeline runs on: the dev server, or `room-sync cluster` (the cluster scenarios). */
+  readonly temporal?: 'dev' | 'cluster';
   readonly log: (message: string) => void;
 }
 
@@ -296,12 +298,65 @@ export const scenarios: readonly Scenario[] = [
   },
 ];
 
+/** The pipeline and the cluster still up, but for what the fault killed and did not restart. */
+async function clusterSurvivors(rig: FaultRig, killed: readonly string[] = []): Promise<string[]> {
+  return [...survivors(rig, rig.pipelineNames.filter((name) => !killed.includes(name))), ...(await rig.clusterDown())];
+}
+
+/** A cluster process killed with kill -9 and started again after `downS` seconds; the pipeline is not touched. */
+function clusterHostScenario(id: number, member: 'history-1' | 'matching' | 'frontend', downS: number, why: string): Scenario {
+  return {
+    id,
+    name: `cluster ${member} kill -9, restart after ${downS} s`,
+    async inject({ rig, say }) {
+      say(`kill -9 of the cluster's ${member} (${why}); restarting it in ${downS} s`);
+      await rig.killClusterMember(member);
+      await sleep(downS * 1_000);
+      await rig.restartClusterMember(member);
+      return { endedAt: Date.now(), notes: [`${member} listening again; recovery measured from then`, 'workers and connectors not restarted'], failures: [] };
+    },
+    async verify({ rig }, effect) {
+      effect.failures.push(...(await clusterSurvivors(rig)));
+    },
+  };
+}
+
+/** `npm run faults -- --temporal cluster`: the pipeline laid out as on several machines, against `room-sync cluster`. */
+export const clusterScenarios: readonly Scenario[] = [
+  clusterHostScenario(11, 'history-1', 20, 'its shards move to the other history host and back'),
+  clusterHostScenario(12, 'matching', 2, 'task queues are reloaded from persistence'),
+  clusterHostScenario(13, 'frontend', 2, 'workers and connectors must reconnect by themselves'),
+  {
+    id: 14,
+    name: 'cluster: one of two room workers kill -9',
+    async inject({ rig, say }) {
+      say('kill -9 of one of the two room workers: the other takes its rooms');
+      await rig.kill(childOf(rig, 'worker'));
+      return { endedAt: Date.now(), notes: ['recovery measured from the kill', 'the killed worker not restarted'], failures: [] };
+    },
+    async verify({ rig }, effect) {
+      effect.failures.push(...(await clusterSurvivors(rig, ['worker'])));
+    },
+  },
+  {
+    id: 15,
+    name: 'cluster: PostgreSQL crash restart (immediate), the cluster persistence on it',
+    async inject({ say }) {
+      const tookMs = await restartPostgres(say);
+      return { endedAt: Date.now(), notes: [`pg_ctlcluster restart took ${(tookMs / 1000).toFixed(1)} s`, 'no process restarted'], failures: [] };
+    },
+    async verify({ rig }, effect) {
+      effect.failures.push(...(await clusterSurvivors(rig)));
+    },
+  },
+];
+
 function describeCounts(counts: LedgerCounts, failedWrites: number): string {
   return `committed ${counts.committed}, applied ${counts.applied}, missing ${counts.missing}, audit rows ${counts.auditRows}, duplicated ${counts.duplicated}, failed writes ${failedWrites}`;
 }
 
 function rigOptions(settings: ScenarioSettings, id: number, say: (message: string) => void): RigOptions {
-  return { prefix: settings.prefix, scenario: id, hotels: settings.hotels, rooms: settings.rooms, rate: settings.rate, seed: settings.seed, log: say };
+  return { prefix: settings.prefix, scenario: id, hotels: settings.hotels, rooms: settings.rooms, rate: settings.rate, seed: settings.seed, temporal: settings.temporal ?? 'dev', log: say };
 }
 
 /** Load progress every five seconds while `work` runs. */
@@ -354,7 +409,11 @@ export async function runScenario(scenario: Scenario, settings: ScenarioSettings
   const rig = new FaultRig(rigOptions(settings, scenario.id, say));
   const context: ScenarioContext = { rig, settings, say };
   try {
-    say(`${scenario.name}: fresh databases, Temporal on its own ports, worker and both connectors`);
+    say(
+      settings.temporal === 'cluster'
+        ? `${scenario.name}: fresh databases, a Temporal cluster of its own (room-sync cluster), two room workers, a monitor worker, a connector and a standby per source`
+        : `${scenario.name}: fresh databases, Temporal on its own ports, worker and both connectors`,
+    );
     await rig.setUp();
     await rig.startPipeline();
     await scenario.prepare?.(context);

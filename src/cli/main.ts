@@ -21,6 +21,7 @@ import { registerDemoCommands } from './commands/demo.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
+import { registerClusterCommands } from './commands/cluster.js';
 
 /** Every command group, in the order `room-sync --help` lists them. A new group is one module and one line here. */
 const commandGroups: readonly CommandGroup[] = [
@@ -36,6 +37,7 @@ const commandGroups: readonly CommandGroup[] = [
   registerAuditCommands,
   registerReconcileCommands,
   registerDemoCommands,
+  registerClusterCommands,
 ];
 
 const configurationHelp = `

@@ -3,12 +3,13 @@
 // from source with `go install` once and cached under <root>/.tools/bin.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { access, chmod, constants, copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { connect } from 'node:net';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 
+import { goInstall, isExecutable } from './go-install.js';
 import { devServerSearchAttributeArgs } from './search-attributes.js';
 
 export type Log = (msg: string) => void;
@@ -17,8 +18,6 @@ export const temporalCliVersion = 'v1.5.1';
 // Older releases are fallbacks in case the newest no longer builds with the local Go.
 export const temporalCliVersions: readonly string[] = ['v1.5.1', 'v1.4.1', 'v1.3.0'];
 
-const GO_BIN_DIR = '/usr/local/go/bin';
-const PROGRESS_EVERY_MS = 15_000;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 
@@ -57,7 +56,7 @@ export async function ensureTemporalCli(projectRoot: string, log: Log): Promise<
   let lastError = '';
   for (const version of temporalCliVersions) {
     log(`building Temporal CLI ${version} (first time only, takes a few minutes)...`);
-    const result = await goInstall(projectRoot, version, log);
+    const result = await goInstall(dirname(cliPath), `github.com/temporalio/cli/cmd/temporal@${version}`, `Temporal CLI ${version}`, log);
     if (result.ok && (await isExecutable(cliPath))) {
       log(`built Temporal CLI ${version} at ${cliPath}`);
       await keepForThisMachine(cliPath, `temporal-${version}`, log);
@@ -284,57 +283,12 @@ async function keepForThisMachine(binary: string, name: string, log: Log): Promi
   }
 }
 
-async function goInstall(
-  projectRoot: string,
-  version: string,
-  log: Log,
-): Promise<{ ok: boolean; output: string }> {
-  const env = {
-    ...process.env,
-    GOBIN: join(projectRoot, '.tools', 'bin'),
-    PATH: `${process.env['PATH'] ?? ''}${delimiter}${GO_BIN_DIR}`,
-  };
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn('go', ['install', `github.com/temporalio/cli/cmd/temporal@${version}`], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    // Keep only the tail: a failed build's useful part is at the end.
-    let output = '';
-    const collect = (chunk: Buffer): void => {
-      output = (output + chunk.toString('utf8')).slice(-20_000);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    const ticker = setInterval(() => {
-      const secs = Math.round((Date.now() - started) / 1000);
-      log(`  ... still building Temporal CLI ${version} (${secs}s elapsed)`);
-    }, PROGRESS_EVERY_MS);
-    const finish = (ok: boolean, extra = ''): void => {
-      clearInterval(ticker);
-      resolve({ ok, output: (output + extra).trim() });
-    };
-    child.once('error', (e) => finish(false, `\n${e.message}`));
-    child.once('close', (code) => finish(code === 0));
-  });
-}
-
-function parseAddress(address: string): { host: string; port: number } {
+export function parseAddress(address: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
   if (!m || m[1] === undefined || m[2] === undefined) {
     throw new Error(`Invalid Temporal address "${address}" (expected host:port)`);
   }
   return { host: m[1] === '' ? '127.0.0.1' : m[1], port: Number(m[2]) };
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,6 +2,7 @@
 import { prepareRolesOfPreparedSources, preparePostgres } from '../../app/environment.js';
 import { adminUrlFor, dropDatabasesWithPrefix } from '../../setup/postgres.js';
 import { ensureTemporalCli } from '../../setup/temporal.js';
+import { ensureClusterBinaries } from '../../cluster/binaries.js';
 import { ensureChromium } from '../../setup/chromium.js';
 import { ensurePromtool } from '../../setup/promtool.js';
 import { projectRoot } from '../../setup/source-schemas.js';
@@ -15,7 +16,7 @@ export const registerSetupCommands: CommandGroup = (program, context) => {
   program
     .command('setup')
     .description('set-up only: Postgres, the Temporal CLI, the unified schema')
-    .option('--tests', 'for the test suites instead: Chromium, promtool, and drop databases abandoned by earlier test runs (no migration)')
+    .option('--tests', 'for the test suites instead: Chromium, promtool, the Temporal server for the cluster suite, and drop databases abandoned by earlier test runs (no migration)')
     .addHelpText('after', examples('room-sync setup', 'room-sync setup --tests'))
     .action(async (options: { tests?: boolean }) => {
       const config = context.config();
@@ -25,6 +26,7 @@ export const registerSetupCommands: CommandGroup = (program, context) => {
       if (options.tests) {
         await ensureChromium((message) => log.info(message));
         await ensurePromtool((message) => log.info(message));
+        await ensureClusterBinaries(projectRoot, (message) => log.info(message));
         const dropped = await dropDatabasesWithPrefix(adminUrlFor(config.UNIFIED_DATABASE_URL), testDatabasePrefix);
         if (dropped.length > 0) log.info('dropped databases left by earlier test runs', { dropped });
       } else {

@@ -1,0 +1,125 @@
+// The Temporal server's configuration for each process of the local cluster. v1.29's
+// `server` reads <config dir>/<env>.yaml (`--root`, `--config`, `--env`): every process
+// gets a file of its own, the same but for the history host's ports and the pool sizes.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { frontendAddress, historyShards, serviceOf, type ClusterLayout, type ClusterProcessName, type ProcessPorts } from './layout.js';
+
+export function configDir(dataDir: string): string {
+  return join(dataDir, 'config');
+}
+
+export function dynamicConfigPath(dataDir: string): string {
+  return join(dataDir, 'config', 'dynamicconfig.yaml');
+}
+
+/**
+ * The settings room-sync's dev server runs with (src/setup/temporal.ts), so the dev server's
+ * and the cluster's figures compare: one partition per task queue (few pollers), and room
+ * workflows' recent events kept in each history host's cache.
+ */
+export const clusterDynamicConfig: Readonly<Record<string, unknown>> = {
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+  'history.eventsCacheMaxSizeBytes': 67_108_864,
+};
+
+function rpc(ports: ProcessPorts): Record<string, unknown> {
+  return {
+    grpcPort: ports.grpc,
+    membershipPort: ports.membership,
+    bindOnLocalHost: true,
+    ...(ports.http === undefined ? {} : { httpPort: ports.http }),
+  };
+}
+
+/**
+ * Connections per process, most and kept idle: history hosts carry the shards and most of the
+ * persistence traffic. Small, since the cluster shares its Postgres (max_connections 100 by default).
+ */
+function pool(name: ClusterProcessName): { max: number; idle: number } {
+  return serviceOf(name) === 'history' ? { max: 8, idle: 2 } : { max: 4, idle: 1 };
+}
+
+export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, dataDir: string): Record<string, unknown> {
+  const { postgres } = layout;
+  const store = (databaseName: string, { max, idle }: { max: number; idle: number }) => ({
+    sql: {
+      pluginName: 'postgres12',
+      databaseName,
+      connectAddr: `${postgres.host}:${postgres.port}`,
+      connectProtocol: 'tcp',
+      user: postgres.user,
+      password: postgres.password,
+      maxConns: max,
+      maxIdleConns: idle,
+      maxConnLifetime: '1h',
+    },
+  });
+  // The history entry is this process's own when it is a history host; the others only need one to be valid.
+  const history = layout.processes[serviceOf(name) === 'history' ? name : 'history-1'];
+  return {
+    log: { stdout: true, level: 'warn' },
+    persistence: {
+      defaultStore: 'postgres-default',
+      visibilityStore: 'postgres-visibility',
+      numHistoryShards: historyShards,
+      datastores: {
+        'postgres-default': store(layout.databases.main, pool(name)),
+        'postgres-visibility': store(layout.databases.visibility, { max: 2, idle: 1 }),
+      },
+    },
+    global: { membership: { maxJoinDuration: '30s', broadcastAddress: layout.host } },
+    services: {
+      frontend: { rpc: rpc(layout.processes.frontend) },
+      matching: { rpc: rpc(layout.processes.matching) },
+      history: { rpc: rpc(history) },
+      worker: { rpc: rpc(layout.processes.worker) },
+    },
+    clusterMetadata: {
+      enableGlobalNamespace: false,
+      failoverVersionIncrement: 10,
+      masterClusterName: 'active',
+      currentClusterName: 'active',
+      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: frontendAddress(layout) } },
+    },
+    dcRedirectionPolicy: { policy: 'noop' },
+    // The internal worker service reaches the frontend here.
+    publicClient: { hostPort: frontendAddress(layout) },
+    dynamicConfigClient: { filepath: dynamicConfigPath(dataDir), pollInterval: '10s' },
+  };
+}
+
+/** Writes one `<process>.yaml` per process and the shared dynamic config; the env name is the process name. */
+export async function writeServerConfigs(layout: ClusterLayout, names: readonly ClusterProcessName[], dataDir: string): Promise<void> {
+  await mkdir(configDir(dataDir), { recursive: true });
+  const dynamic = Object.fromEntries(Object.entries(clusterDynamicConfig).map(([key, value]) => [key, [{ value, constraints: {} }]]));
+  await writeFile(dynamicConfigPath(dataDir), stringify(dynamic));
+  for (const name of names) {
+    // Holds the Postgres password when there is one.
+    await writeFile(join(configDir(dataDir), `${name}.yaml`), stringify(serverConfig(layout, name, dataDir)), { mode: 0o600 });
+  }
+}
+
+export function uiServerConfig(layout: ClusterLayout): Record<string, unknown> {
+  return {
+    temporalGrpcAddress: frontendAddress(layout),
+    host: layout.host,
+    port: layout.uiPort,
+    enableUi: true,
+    defaultNamespace: layout.namespace,
+    cors: { allowOrigins: [`http://${layout.host}:${layout.uiPort}`] },
+    auth: { enabled: false },
+  };
+}
+
+export function uiConfigDir(dataDir: string): string {
+  return join(dataDir, 'ui-config');
+}
+
+/** The UI server reads <dir>/<env>.yaml like the Temporal server (`--root`, `--config`, `--env ui`). */
+export async function writeUiServerConfig(layout: ClusterLayout, dataDir: string): Promise<void> {
+  await mkdir(uiConfigDir(dataDir), { recursive: true });
+  await writeFile(join(uiConfigDir(dataDir), 'ui.yaml'), stringify(uiServerConfig(layout)));
+}
