@@ -6,9 +6,8 @@ import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { TransactionTracker } from '../src/cdc/transaction-tracker.js';
 import type { RoomKey } from '../src/domain/room.js';
-import { mapCloudRoom } from '../src/mapping/cloud.js';
-import { mapLegacyRoom } from '../src/mapping/legacy.js';
 import type { SourceRoomValues } from '../src/mapping/change.js';
+import { loadProperties, mapRoomRow, prepareSlot } from './source-slot.js';
 import { applicationNames, baselinePublication, baselineSlotName } from './config.js';
 
 function required(name: string): string {
@@ -25,7 +24,6 @@ const concurrency = Number(process.env['BASELINE_CONCURRENCY'] ?? 8);
 const resumeSlot = process.env['BASELINE_RESUME_SLOT'] === '1';
 const slotName = baselineSlotName(source);
 const publicationName = baselinePublication;
-const roomTable = source === 'legacy' ? 'public.htl_room_inv' : 'public.room_inventory';
 
 const upsertText = `
   INSERT INTO baseline_rooms (hotel_code, room_code, room_type, rate_minor, currency, availability, status, updated_at, ${source}_commit_time)
@@ -38,42 +36,9 @@ const upsertText = `
 const sourcePool = new pg.Pool({ connectionString: sourceUrl, max: 1, application_name: applicationNames.baseline });
 const unified = new pg.Pool({ connectionString: unifiedUrl, max: concurrency, application_name: applicationNames.baseline });
 
-/** What the naive consumer needs from the properties: read once at start (the load never changes them). */
-async function loadProperties(): Promise<Map<string, string>> {
-  if (source === 'legacy') {
-    const { rows } = await sourcePool.query<{ code: string; currency: string }>('SELECT upper(trim(prop_cd)) AS code, crncy_cd AS currency FROM htl_property');
-    return new Map(rows.map((row) => [row.code, row.currency]));
-  }
-  const { rows } = await sourcePool.query<{ id: string; code: string }>('SELECT id::text, upper(external_code) AS code FROM properties');
-  return new Map(rows.map((row) => [row.id, row.code]));
-}
-
-function mapRow(row: Record<string, unknown>, properties: Map<string, string>): { room: RoomKey; values: SourceRoomValues | null } | null {
-  if (source === 'legacy') {
-    const mapped = mapLegacyRoom(row);
-    if (!mapped.ok) return null;
-    const values = mapped.value.values;
-    return { room: mapped.value.room, values: values && { ...values, currency: properties.get(mapped.value.room.hotelCode) ?? null } };
-  }
-  const mapped = mapCloudRoom(row, (id) => properties.get(id));
-  return mapped.ok ? mapped.value : null;
-}
-
-async function prepareSlot(): Promise<void> {
-  const { rows } = await sourcePool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publicationName]);
-  if (rows.length === 0) await sourcePool.query(`CREATE PUBLICATION ${publicationName} FOR TABLE ${roomTable}`);
-  if (resumeSlot) {
-    const existing = await sourcePool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
-    if (existing.rows.length > 0) return;
-  }
-  await sourcePool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
-  // A new slot starts at the current WAL position: only load written from now on is replayed.
-  await sourcePool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slotName]);
-}
-
 async function main(): Promise<void> {
-  const properties = await loadProperties();
-  await prepareSlot();
+  const properties = await loadProperties(sourcePool, source);
+  await prepareSlot(sourcePool, { publication: publicationName, slotName, source, resume: resumeSlot });
   const tracker = new TransactionTracker();
   const chains = new Map<string, Promise<void>>();
   let inFlight = 0;
@@ -140,7 +105,7 @@ async function main(): Promise<void> {
       case 'update': {
         const current = transaction;
         if (!current) return;
-        const mapped = mapRow(message.new, properties);
+        const mapped = mapRoomRow(source, message.new, properties);
         if (!mapped) return;
         tracker.noteRealChange(current);
         await acquire();

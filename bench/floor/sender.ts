@@ -8,9 +8,7 @@ import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { TransactionTracker } from '../../src/cdc/transaction-tracker.js';
 import type { RoomKey } from '../../src/domain/room.js';
-import { mapCloudRoom } from '../../src/mapping/cloud.js';
-import { mapLegacyRoom } from '../../src/mapping/legacy.js';
-import type { SourceRoomValues } from '../../src/mapping/change.js';
+import { loadProperties, mapRoomRow, prepareSlot } from '../source-slot.js';
 import { floorPublication, floorSignalName, floorSlotName, floorTaskQueue, floorWorkflowId, floorWorkflowType, type FloorChange } from './types.js';
 
 function required(name: string): string {
@@ -24,44 +22,12 @@ const sourceUrl = required('FLOOR_SOURCE_URL');
 const maxInFlight = Number(process.env['FLOOR_MAX_IN_FLIGHT'] ?? 64);
 const resumeSlot = process.env['FLOOR_RESUME_SLOT'] === '1';
 const slotName = floorSlotName(source);
-const roomTable = source === 'legacy' ? 'public.htl_room_inv' : 'public.room_inventory';
 
 const sourcePool = new pg.Pool({ connectionString: sourceUrl, max: 1, application_name: 'bench-floor-sender' });
 
-async function loadProperties(): Promise<Map<string, string>> {
-  if (source === 'legacy') {
-    const { rows } = await sourcePool.query<{ code: string; currency: string }>('SELECT upper(trim(prop_cd)) AS code, crncy_cd AS currency FROM htl_property');
-    return new Map(rows.map((row) => [row.code, row.currency]));
-  }
-  const { rows } = await sourcePool.query<{ id: string; code: string }>('SELECT id::text, upper(external_code) AS code FROM properties');
-  return new Map(rows.map((row) => [row.id, row.code]));
-}
-
-function mapRow(row: Record<string, unknown>, properties: Map<string, string>): { room: RoomKey; values: SourceRoomValues | null } | null {
-  if (source === 'legacy') {
-    const mapped = mapLegacyRoom(row);
-    if (!mapped.ok) return null;
-    const values = mapped.value.values;
-    return { room: mapped.value.room, values: values && { ...values, currency: properties.get(mapped.value.room.hotelCode) ?? null } };
-  }
-  const mapped = mapCloudRoom(row, (id) => properties.get(id));
-  return mapped.ok ? mapped.value : null;
-}
-
-async function prepareSlot(): Promise<void> {
-  const { rows } = await sourcePool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [floorPublication]);
-  if (rows.length === 0) await sourcePool.query(`CREATE PUBLICATION ${floorPublication} FOR TABLE ${roomTable}`);
-  if (resumeSlot) {
-    const existing = await sourcePool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
-    if (existing.rows.length > 0) return;
-  }
-  await sourcePool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
-  await sourcePool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slotName]);
-}
-
 async function main(): Promise<void> {
-  const properties = await loadProperties();
-  await prepareSlot();
+  const properties = await loadProperties(sourcePool, source);
+  await prepareSlot(sourcePool, { publication: floorPublication, slotName, source, resume: resumeSlot });
   const connection = await Connection.connect({ address: required('FLOOR_TEMPORAL_ADDRESS') });
   const client = new Client({ connection, namespace: 'default' });
   const tracker = new TransactionTracker();
@@ -120,7 +86,7 @@ async function main(): Promise<void> {
       case 'update': {
         const current = transaction;
         if (!current) return;
-        const mapped = mapRow(message.new, properties);
+        const mapped = mapRoomRow(source, message.new, properties);
         if (!mapped) return;
         tracker.noteRealChange(current);
         await acquire();
