@@ -1,3 +1,4 @@
+// @serial: 2 rooms created and deleted during the snapshot were missing once with 3 suites beside it (seed 1901542283; the same seed passes alone): runs alone until that is understood
 // The hand-off from snapshot to stream: rows that existed before the slots, and rows
 // written while the connectors are reading their snapshots, must all arrive, once.
 import assert from 'node:assert/strict';
