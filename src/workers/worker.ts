@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
@@ -7,7 +8,9 @@ import type { UnifiedDatabase } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
 import { createLogger } from '../observability/logger.js';
 import { temporalSdkLogger } from '../observability/temporal-logger.js';
-import { bundleWorkflowsInChildProcess } from './workflow-bundle.js';
+import { projectRoot } from '../setup/source-schemas.js';
+import { monitorTaskQueue } from './task-queues.js';
+import { cachedWorkflowBundle } from './workflow-bundle.js';
 
 const require = createRequire(import.meta.url);
 
@@ -47,9 +50,19 @@ export const bundlerOptions = {
 // webpack's progress is noise; its warnings and errors go through our logger like the SDK's own lines.
 const quietBundlerLogger = temporalSdkLogger(createLogger('workflow-bundler'), 'WARN');
 
-/** Bundles the workflow code once (in a child process, see workflow-bundle.ts); workers, tests and the bench reuse it. */
+/**
+ * Bundles the workflow code once (in a child process, see workflow-bundle.ts); workers, tests and
+ * the bench reuse it. Kept in WORKFLOW_BUNDLE_CACHE (default `.data/workflow-bundles` in the
+ * project; `off` bundles every time), keyed by the content of every source file and the lockfile.
+ */
 export async function bundleRoomSyncWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowsInChildProcess({ workflowsPath, preloadModules, extensionAlias }, quietBundlerLogger);
+  const setting = process.env['WORKFLOW_BUNDLE_CACHE'];
+  const dir = setting === 'off' ? null : (setting ?? join(projectRoot, '.data', 'workflow-bundles'));
+  return cachedWorkflowBundle(
+    { workflowsPath, preloadModules, extensionAlias },
+    { dir, sourceRoot: join(projectRoot, 'src'), lockfile: join(projectRoot, 'package-lock.json') },
+    quietBundlerLogger,
+  );
 }
 
 
@@ -67,10 +80,7 @@ export interface RoomSyncWorkerOptions {
   readonly maxCachedWorkflows?: number;
 }
 
-/** The lag monitor's own task queue: it keeps checking (and paging) while the room workers are down. */
-export function monitorTaskQueue(taskQueue: string): string {
-  return `${taskQueue}-monitor`;
-}
+export { monitorTaskQueue };
 
 export type WorkerRole = 'rooms' | 'monitor';
 

@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 const require = createRequire(import.meta.url);
@@ -81,4 +84,58 @@ function parseLine(line: string): { level: string; message: string; meta?: Recor
   } catch {
     return { level: 'warn', message: line };
   }
+}
+
+export interface BundleCache {
+  /** Where bundles are kept, one file per content hash; null: bundle every time. */
+  readonly dir: string | null;
+  /** Every file whose content can change the bundle: the source tree the workflows import from, and the lockfile (SDK and webpack versions). */
+  readonly sourceRoot: string;
+  readonly lockfile: string;
+}
+
+/**
+ * The workflow bundle, from the cache when one was built from the same sources: webpack costs
+ * 4-5 s of CPU per worker process, paid again by every worker start, restart and test suite.
+ * The key hashes every source file under `sourceRoot` and the lockfile, so any edit rebuilds.
+ */
+export async function cachedWorkflowBundle(spec: WorkflowBundleSpec, cache: BundleCache, log: BundleLog): Promise<WorkflowBundleWithSourceMap> {
+  if (cache.dir === null) return bundleWorkflowsInChildProcess(spec, log);
+  const key = await bundleKey(spec, cache);
+  const path = join(cache.dir, `workflows-${key}.json`);
+  try {
+    const cached = JSON.parse(await readFile(path, 'utf8')) as Partial<WorkflowBundleWithSourceMap>;
+    if (typeof cached.code === 'string' && typeof cached.sourceMap === 'string') return { code: cached.code, sourceMap: cached.sourceMap };
+  } catch {
+    // Not built yet (or unreadable): build it below.
+  }
+  const bundle = await bundleWorkflowsInChildProcess(spec, log);
+  try {
+    await mkdir(cache.dir, { recursive: true });
+    // Written whole, then renamed: a process starting beside this one reads the old state or the new file, never half of it.
+    const partial = `${path}.${process.pid}.partial`;
+    await writeFile(partial, JSON.stringify(bundle));
+    await rename(partial, path);
+  } catch (error) {
+    log.warn('could not keep the workflow bundle (it is rebuilt on the next start)', { dir: cache.dir, error: String(error) });
+  }
+  return bundle;
+}
+
+async function bundleKey(spec: WorkflowBundleSpec, cache: BundleCache): Promise<string> {
+  const hash = createHash('sha256').update(JSON.stringify(spec));
+  const files = (await sourceFiles(cache.sourceRoot)).sort();
+  for (const file of files) hash.update(relative(cache.sourceRoot, file)).update('\0').update(await readFile(file)).update('\0');
+  hash.update(await readFile(cache.lockfile).catch(() => Buffer.from('no lockfile')));
+  return hash.digest('hex').slice(0, 32);
+}
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await sourceFiles(path)));
+    else if (/\.(ts|js|mjs|cjs|json)$/.test(entry.name)) found.push(path);
+  }
+  return found;
 }
