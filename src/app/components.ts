@@ -7,7 +7,7 @@ import { ensureReconcileSchedule } from './reconcile-schedule.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Policy } from '../policy/schema.js';
-import { createRoomSyncWorker, type RoomSyncWorkers, type WorkerRole } from '../workers/worker.js';
+import type { RoomSyncWorkers, WorkerRole } from '../workers/worker.js';
 import type { Resources } from './resources.js';
 
 export interface RunningWorker {
@@ -36,6 +36,8 @@ export async function startWorker(
   const { config } = resources;
   const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT, config.METRICS_HOST) : null;
   if (metricsServer) log.info('metrics endpoint', { url: metricsUrl(config.METRICS_HOST, config.METRICS_PORT), listening: config.METRICS_HOST });
+  // Loaded here, not at the top: only the commands that run a worker pay for the SDK's worker module.
+  const { createRoomSyncWorker } = await import('../workers/worker.js');
   const worker = await createRoomSyncWorker({
     connection: await resources.workerConnection(),
     namespace: resources.config.TEMPORAL_NAMESPACE,

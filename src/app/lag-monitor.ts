@@ -1,5 +1,5 @@
 import { syncRoleKey } from '../workflows/search-attributes.js';
-import { monitorTaskQueue } from '../workers/worker.js';
+import { monitorTaskQueue } from '../workers/task-queues.js';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/env.js';
 import { channelsFromConfig } from '../monitoring/channels.js';

@@ -1,6 +1,6 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import { sourceNames } from '../domain/room.js';
-import { monitorTaskQueue } from '../workers/worker.js';
+import { monitorTaskQueue } from '../workers/task-queues.js';
 import { lagMonitorWorkflowId } from '../workflows/messages.js';
 import { scheduledReconcileWorkflow } from '../workflows/reconcile.js';
 import { syncRoleKey } from '../workflows/search-attributes.js';

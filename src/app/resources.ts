@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { Kysely, PostgresDialect } from 'kysely';
 import type pg from 'pg';
 import type { AppConfig } from '../config/env.js';
@@ -9,6 +9,7 @@ import { resolvePipelineUrls, type PipelineUrls } from '../db/pipeline-credentia
 import type { UnifiedDatabase } from '../db/schema.js';
 import type { SourceName } from '../domain/room.js';
 import { busyWorkflowRetryInterceptor, type RetryObserver } from '../temporal/client-retry.js';
+import { temporalWorkerModule } from '../workers/runtime.js';
 
 /**
  * The process's shared connections, made on first use and closed together: one pool
@@ -90,7 +91,10 @@ export class Resources {
   }
 
   async workerConnection(): Promise<NativeConnection> {
-    this.nativeConnection ??= await NativeConnection.connect({ address: this.config.TEMPORAL_ADDRESS });
+    if (!this.nativeConnection) {
+      const { NativeConnection } = await temporalWorkerModule(this.config.LOG_LEVEL);
+      this.nativeConnection = await NativeConnection.connect({ address: this.config.TEMPORAL_ADDRESS });
+    }
     return this.nativeConnection;
   }
 

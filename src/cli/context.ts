@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 /** What every command module gets from src/cli/main.ts. */
 export interface CliContext {
   readonly log: Logger;
-  /** The environment's configuration, parsed once (a bad value: ConfigError, exit 2); the Temporal runtime's logger is installed with it. */
+  /** The environment's configuration, parsed once (a bad value: ConfigError, exit 2). */
   config(): AppConfig;
   /** The code the process exits with once the command's action returns (0 unless set). */
   exitWith(code: number): void;

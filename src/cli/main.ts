@@ -2,43 +2,12 @@
 // (src/cli/commands/) and runs it. Exit codes: what the command sets (status 3, replay 1/2,
 // audit verify 1, …); 2 for a usage, configuration or policy error; 1 for any other failure.
 import { Command, CommanderError, Help } from 'commander';
-import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type AppConfig } from '../config/env.js';
 import { createLogger, logFormat } from '../observability/logger.js';
 import { scrubString } from '../observability/redact.js';
-import { temporalSdkLogger } from '../observability/temporal-logger.js';
 import { PolicyError } from '../policy/load.js';
+import { commandGroupsFor } from './command-groups.js';
 import type { CliContext, CommandGroup } from './context.js';
-import { registerRunCommands } from './commands/run.js';
-import { registerSourcesCommands } from './commands/sources.js';
-import { registerDbCommands } from './commands/db.js';
-import { registerSetupCommands } from './commands/setup.js';
-import { registerStatusCommands } from './commands/status.js';
-import { registerRoomCommands } from './commands/room.js';
-import { registerReplayCommands } from './commands/replay.js';
-import { registerDeadLetterCommands } from './commands/dead-letters.js';
-import { registerDemoCommands } from './commands/demo.js';
-import { registerPolicyCommands } from './commands/policy.js';
-import { registerAuditCommands } from './commands/audit.js';
-import { registerReconcileCommands } from './commands/reconcile.js';
-import { registerClusterCommands } from './commands/cluster.js';
-
-/** Every command group, in the order `room-sync --help` lists them. A new group is one module and one line here. */
-const commandGroups: readonly CommandGroup[] = [
-  registerRunCommands,
-  registerSourcesCommands,
-  registerDbCommands,
-  registerSetupCommands,
-  registerStatusCommands,
-  registerRoomCommands,
-  registerReplayCommands,
-  registerDeadLetterCommands,
-  registerPolicyCommands,
-  registerAuditCommands,
-  registerReconcileCommands,
-  registerDemoCommands,
-  registerClusterCommands,
-];
 
 const configurationHelp = `
 With no command, room-sync runs \`start\`.
@@ -58,9 +27,8 @@ function createContext(): RunContext {
     log: createLogger('room-sync'),
     config() {
       if (config === null) {
+        // The Temporal SDK's Runtime is installed by the first worker connection or replay (src/workers/runtime.ts).
         config = loadConfig();
-        // The SDK's own chatter (worker state changes) only when something is wrong, through our logger (JSON, redacted).
-        Runtime.install({ logger: temporalSdkLogger(createLogger('temporal'), config.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
       }
       return config;
     },
@@ -73,7 +41,7 @@ function createContext(): RunContext {
   };
 }
 
-export function buildProgram(context: CliContext): Command {
+export function buildProgram(context: CliContext, groups: readonly CommandGroup[]): Command {
   const program = new Command('room-sync')
     .description('keeps the legacy and cloud inventories in one unified, audited view')
     .usage('<command> [options]')
@@ -89,9 +57,10 @@ export function buildProgram(context: CliContext): Command {
       },
     })
     .addHelpText('after', configurationHelp);
-  for (const register of commandGroups) register(program, context);
+  for (const register of groups) register(program, context);
   return program;
 }
+
 
 /** `room-sync` alone (or with options only, `room-sync --no-demo`) is `room-sync start`, as it always was. */
 function withDefaultCommand(argv: readonly string[]): string[] {
@@ -103,7 +72,8 @@ function withDefaultCommand(argv: readonly string[]): string[] {
 export async function main(argv: readonly string[]): Promise<number> {
   const context = createContext();
   try {
-    await buildProgram(context).parseAsync(withDefaultCommand(argv), { from: 'user' });
+    const args = withDefaultCommand(argv);
+    await buildProgram(context, await commandGroupsFor(args)).parseAsync(args, { from: 'user' });
   } catch (error) {
     // Commander has printed its message (or the help) already.
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;

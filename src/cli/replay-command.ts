@@ -16,6 +16,7 @@ import type { AppConfig } from '../config/env.js';
 import { roomKeyText } from '../domain/room.js';
 import { roomOfWorkflowId, roomWorkflowId } from '../routing/room-routing.js';
 import { bundlerOptions, workflowsPath } from '../workers/worker.js';
+import { temporalWorkerModule } from '../workers/runtime.js';
 
 const require = createRequire(import.meta.url);
 
@@ -334,6 +335,7 @@ function runIdOf(history: History): string {
  */
 export async function commandReplay(config: AppConfig, args: ReplayArguments, output: ReplayOutput = processOutput, code: ReplayCode = { workflowsPath }): Promise<number> {
   let resources: Resources | null = null;
+  await temporalWorkerModule(config.LOG_LEVEL);
   try {
     let workflowId = args.workflowId;
     if (args.room !== undefined) {

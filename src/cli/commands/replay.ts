@@ -1,5 +1,4 @@
 // `replay`: recorded workflow histories against the current workflow code (src/cli/replay-command.ts).
-import { commandReplay } from '../replay-command.js';
 import { examples, type CommandGroup } from '../context.js';
 
 interface ReplayOptions {
@@ -22,6 +21,8 @@ export const registerReplayCommands: CommandGroup = (program, context) => {
       examples('room-sync replay --room BER001/101', 'room-sync replay --file h.json --workflow-id room/BER001/101'),
     )
     .action(async (options: ReplayOptions) => {
+      // Loaded on use: the replay needs the SDK's worker module, which the other commands do not load.
+      const { commandReplay } = await import('../replay-command.js');
       context.exitWith(
         await commandReplay(context.config(), { room: options.room, workflowId: options.workflowId, runId: options.runId, file: options.file }),
       );
