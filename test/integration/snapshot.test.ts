@@ -1,4 +1,3 @@
-// @serial: 2 rooms created and deleted during the snapshot were missing once with 3 suites beside it (seed 1901542283; the same seed passes alone): runs alone until that is understood
 // The hand-off from snapshot to stream: rows that existed before the slots, and rows
 // written while the connectors are reading their snapshots, must all arrive, once.
 import assert from 'node:assert/strict';
@@ -61,7 +60,12 @@ test('rows from before the slot and rows written during the snapshot all arrive'
   let isStreaming = false;
   const writer = async (source: SourceName) => {
     const step = () => (source === 'legacy' ? workload.legacyStep(dbs.legacy) : workload.cloudStep(dbs.cloud));
-    // Up to 80 transactions while the connectors start (paced, so the partners do not
+    // Partners write once the slot exists. Creating a logical slot waits for every transaction
+    // running on the server to end, so beside other suites it can take seconds; a room created
+    // and deleted in that time is gone before the slot's consistent point, rightly never seen
+    // by the pipeline, yet the workload would expect it as removed.
+    while (!reading(source) && !isStreaming) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Up to 80 transactions while the snapshot is read (paced, so the partners do not
     // starve the pipeline of CPU), then 10 more once both stream.
     for (let i = 0; i < 80 && !isStreaming; i++) {
       await step();
