@@ -10,7 +10,12 @@ let installed: Promise<typeof import('@temporalio/worker')> | null = null;
 /** The SDK's worker module, with the Runtime installed to log through our logger (JSON, redacted); the SDK's chatter only when something is wrong. */
 export function temporalWorkerModule(logLevel: LogLevel): Promise<typeof import('@temporalio/worker')> {
   installed ??= import('@temporalio/worker').then((sdk) => {
-    sdk.Runtime.install({ logger: temporalSdkLogger(createLogger('temporal'), logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+    try {
+      sdk.Runtime.install({ logger: temporalSdkLogger(createLogger('temporal'), logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+    } catch (error) {
+      // A process that made its Runtime already (one embedding a worker, a test) keeps it and its logger.
+      if (!(error instanceof sdk.errors.IllegalStateError)) throw error;
+    }
     return sdk;
   });
   return installed;

@@ -155,7 +155,9 @@ test('source columns added, retyped and dropped while the stream runs: rows map 
   await source.query('ALTER TABLE room_inventory ALTER COLUMN nightly_rate TYPE text');
   await source.query(`UPDATE room_inventory SET available_count = 12 WHERE id = $1`, [rooms.C1]);
   await source.query(`UPDATE room_inventory SET nightly_rate = '99.50', available_count = 5 WHERE id = $1`, [rooms.C2]);
+  // Two rooms, two workflows: C2's apply may land before C1's, so each is waited for.
   await waitForAvailability('HS2', 'C2', 5);
+  await waitForAvailability('HS2', 'C1', 12);
   assert.equal((await unifiedRoom('HS2', 'C1'))?.availability, 12, 'a bigint count maps');
   assert.equal((await unifiedRoom('HS2', 'C2'))?.rate_minor, '9950', 'a rate kept as text maps');
   assert.deepEqual(await newLetters(), [], 'valid values of a retyped column map');
