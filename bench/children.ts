@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { roomSyncNodeArgs } from '../scripts/room-sync-entry.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
 
 /**
@@ -26,7 +27,9 @@ export class ChildService {
   static start(name: string, args: readonly string[], env: Readonly<Record<string, string>>, logPath: string, nodeArgs: readonly string[] = []): ChildService {
     const fd = openSync(logPath, 'a');
     try {
-      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+      // `room-sync` itself starts as the test run built it, where it did (scripts/room-sync-entry.ts); anything else through tsx.
+      const script = args[0] === 'src/cli/main.ts' ? roomSyncNodeArgs(args.slice(1)) : ['--import', 'tsx', ...args];
+      const child = spawn(process.execPath, [...nodeArgs, ...script], {
         cwd: projectRoot,
         env: { ...process.env, ...env },
         stdio: ['ignore', fd, fd],

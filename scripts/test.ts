@@ -6,12 +6,13 @@
 //   npm test                       everything
 //   npm test -- test/integration/sync.test.ts ...   only these files (no type check or lint)
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { freePort } from '../bench/ports.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
+import { buildCli, builtCliVariable } from './room-sync-entry.js';
 import { startTemporalDevServer, temporalCliPath, type TemporalServerHandle } from '../src/setup/temporal.js';
 import { namespaceForSuite, sharedTemporalAddressVariable, sharedTemporalUiVariable } from '../test/support/shared-temporal.js';
 
@@ -21,7 +22,14 @@ interface Phase {
   readonly ok: boolean;
 }
 
+interface SuiteTime {
+  readonly file: string;
+  readonly seconds: number;
+  readonly ok: boolean;
+}
+
 const serialMarker = /^\/\/ @serial: (.+)$/m;
+const logDir = join(projectRoot, 'artifacts', 'test-logs');
 
 const program = new Command('npm test')
   .description('type check, lint, set-up, then the unit and integration suites on the real Postgres and Temporal')
@@ -37,6 +45,7 @@ async function main(): Promise<number> {
     program.error(`--concurrency must be a positive integer (got ${String(concurrency)})`, { exitCode: 2 });
   }
   const phases: Phase[] = [];
+  const suiteTimes: SuiteTime[] = [];
   const started = Date.now();
   const run = async (name: string, body: () => Promise<boolean>): Promise<boolean> => {
     const phaseStarted = Date.now();
@@ -74,17 +83,30 @@ async function main(): Promise<number> {
       } else parallel.push(file);
     }
     const server = await startSharedServer(integration);
+    const cliDir = await mkdtemp(join(projectRoot, '.data', 'test-cli-'));
     try {
-      const env = { [sharedTemporalAddressVariable]: server.address, [sharedTemporalUiVariable]: server.uiUrl };
+      const env = {
+        [sharedTemporalAddressVariable]: server.address,
+        [sharedTemporalUiVariable]: server.uiUrl,
+        [builtCliVariable]: await buildCli(cliDir),
+      };
+      const weights = await suiteWeights();
       if (parallel.length > 0) {
-        ok = (await run(`integration, ${concurrency} side by side (${parallel.length} files)`, () => nodeTest(parallel, concurrency, env))) && ok;
+        ok = (await run(`integration, ${concurrency} side by side (${parallel.length} files)`, () => suitePool(parallel, concurrency, env, weights, suiteTimes))) && ok;
       }
-      if (serial.length > 0) ok = (await run(`integration, serial (${serial.length} files)`, () => nodeTest(serial, 1, env))) && ok;
+      if (serial.length > 0) ok = (await run(`integration, serial (${serial.length} files)`, () => suitePool(serial, 1, env, weights, suiteTimes))) && ok;
     } finally {
       await server.stop();
+      await rm(cliDir, { recursive: true, force: true });
     }
   }
 
+  if (suiteTimes.length > 0) {
+    process.stderr.write('\nslowest integration suites (wall seconds; order of the next run: test/suite-weights.json)\n');
+    for (const { file, seconds, ok: passed } of [...suiteTimes].sort((a, b) => b.seconds - a.seconds).slice(0, 8)) {
+      process.stderr.write(`  ${relative(projectRoot, file).padEnd(48)} ${seconds.toFixed(1).padStart(7)}${passed ? '' : '  FAILED'}\n`);
+    }
+  }
   process.stderr.write('\nphase                                              seconds\n');
   for (const phase of phases) process.stderr.write(`${phase.name.padEnd(50)} ${phase.seconds.toFixed(1).padStart(7)}${phase.ok ? '' : '  FAILED'}\n`);
   process.stderr.write(`${'total'.padEnd(50)} ${((Date.now() - started) / 1000).toFixed(1).padStart(7)}\n`);
@@ -94,6 +116,54 @@ async function main(): Promise<number> {
 async function testFiles(dir: string): Promise<string[]> {
   const entries = await readdir(join(projectRoot, dir));
   return entries.filter((name) => name.endsWith('.test.ts')).sort().map((name) => join(projectRoot, dir, name));
+}
+
+/** Each suite's usual wall time in seconds: the longest start first, so a long suite never starts last and runs alone at the end. */
+async function suiteWeights(): Promise<Map<string, number>> {
+  const parsed = JSON.parse(await readFile(join(projectRoot, 'test', 'suite-weights.json'), 'utf8')) as Record<string, unknown>;
+  return new Map(Object.entries(parsed).flatMap(([file, seconds]) => (typeof seconds === 'number' ? [[file, seconds] as const] : [])));
+}
+
+/**
+ * The integration suites, `concurrency` at a time, longest first (a suite not in the weights
+ * counts as the longest). One process per suite, its output kept in artifacts/test-logs and
+ * printed whole when it fails, so side-by-side suites never interleave their lines.
+ */
+async function suitePool(files: readonly string[], concurrency: number, env: Record<string, string>, weights: ReadonlyMap<string, number>, times: SuiteTime[]): Promise<boolean> {
+  await mkdir(logDir, { recursive: true });
+  const weightOf = (file: string) => weights.get(relative(projectRoot, file)) ?? Number.POSITIVE_INFINITY;
+  const queue = [...files].sort((a, b) => weightOf(b) - weightOf(a));
+  let allPassed = true;
+  const runNext = async (): Promise<void> => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      const started = Date.now();
+      // The file itself, not `node --test file`: node:test runs a file's tests when it is the entry
+      // point and exits non-zero when one fails, without a runner process of its own around it.
+      const { passed, output } = await captured(process.execPath, ['--import', 'tsx', file], env);
+      const seconds = (Date.now() - started) / 1000;
+      times.push({ file, seconds, ok: passed });
+      const name = relative(projectRoot, file);
+      await writeFile(join(logDir, `${basename(file)}.log`), output);
+      process.stderr.write(`${passed ? 'ok    ' : 'FAILED'} ${name} (${seconds.toFixed(1)} s)\n`);
+      if (!passed) {
+        allPassed = false;
+        process.stderr.write(`---- output of ${name} ----\n${output}\n---- end of ${name} ----\n`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, runNext));
+  return allPassed;
+}
+
+function captured(executable: string, args: readonly string[], env: Record<string, string>): Promise<{ passed: boolean; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(executable, args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.once('error', (error) => resolve({ passed: false, output: `could not run ${executable}: ${error.message}` }));
+    child.once('close', (code) => resolve({ passed: code === 0, output: Buffer.concat(chunks).toString('utf8') }));
+  });
 }
 
 function nodeTest(files: readonly string[], concurrency: number, env: Record<string, string>): Promise<boolean> {

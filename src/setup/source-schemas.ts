@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -5,7 +6,15 @@ import type pg from 'pg';
 import type { SourceName } from '../domain/room.js';
 import { capturedTables } from '../cdc/source-descriptor.js';
 
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The checkout: the nearest folder above this module with a package.json (src/setup in the sources, or wherever a build put the module). */
+export const projectRoot = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findProjectRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '../..');
+  }
+}
 
 /** The two source systems' tables as they exist today, carried by the project (src/setup/sources). */
 export const bundledSourceDdlDir = join(projectRoot, 'src', 'setup', 'sources');

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
@@ -11,8 +10,6 @@ import { temporalSdkLogger } from '../observability/temporal-logger.js';
 import { projectRoot } from '../setup/source-schemas.js';
 import { monitorTaskQueue } from './task-queues.js';
 import { cachedWorkflowBundle } from './workflow-bundle.js';
-
-const require = createRequire(import.meta.url);
 
 const defaultMaxCachedWorkflows = 2_000;
 
@@ -27,7 +24,7 @@ const defaultMaxCachedWorkflows = 2_000;
  */
 export const roomStickyQueueTimeout = '30 seconds';
 
-export const workflowsPath = require.resolve('../workflows/index.ts');
+export const workflowsPath = join(projectRoot, 'src', 'workflows', 'index.ts');
 
 /** Our sources import siblings as `./x.js` (NodeNext); webpack must find the `.ts` behind them. */
 const extensionAlias = { '.js': ['.ts', '.js'] };

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
+import { roomSyncNodeArgs } from '../../scripts/room-sync-entry.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import { auditValue, readAudit, waitForSettled, type AuditRow } from '../support/assertions.js';
 import { cliEnvironment, runRoomSync, type CliRun } from '../support/cli.js';
@@ -86,7 +87,7 @@ function roomSync(...args: string[]): Promise<CliRun> {
 
 /** A long-running `room-sync` (a worker) in a child process of its own, to be killed. */
 function spawnRoomSync(...args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: projectRoot, env: policyCliEnvironment(), stdio: 'ignore' });
+  return spawn(process.execPath, roomSyncNodeArgs(args), { cwd: projectRoot, env: policyCliEnvironment(), stdio: 'ignore' });
 }
 
 async function unifiedRows() {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { roomSyncNodeArgs } from '../../scripts/room-sync-entry.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { AlertReceiver } from '../support/alert-receiver.js';
@@ -54,7 +55,7 @@ interface Finished {
 
 /** `room-sync <args>` as a process of its own; its output lines are kept. */
 function roomSync(name: string, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, roomSyncNodeArgs(args, process.env), {
     cwd: projectRoot,
     env: { ...pipelineEnv, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

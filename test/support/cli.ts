@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { roomSyncNodeArgs } from '../../scripts/room-sync-entry.js';
 import { projectRoot } from '../../src/setup/source-schemas.js';
 import type { TestDatabases } from './environment.js';
 
@@ -25,7 +26,7 @@ export function cliEnvironment(dbs: TestDatabases, extra: NodeJS.ProcessEnv = {}
 /** `room-sync ...` in a child process with `env`; resolves with its exit code and output, whatever the code. */
 export function runRoomSync(env: NodeJS.ProcessEnv, args: readonly string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: projectRoot, env }, (error, stdout, stderr) =>
+    execFile(process.execPath, roomSyncNodeArgs(args, env), { cwd: projectRoot, env }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
   });
