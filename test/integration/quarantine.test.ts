@@ -171,9 +171,11 @@ test('room workers down while the connectors run: the monitor pages, unapplied r
       const rows = await dbs.unified.selectFrom('alerts').selectAll().where('subject', '=', 'lag').where('source', '=', 'cloud').where('severity', '=', 'page').execute();
       return rows.find((row) => !alertsBefore.some((earlier) => earlier.id === row.id));
     },
-    { timeoutMs: pageWithinMs + 10_000 },
+    { timeoutMs: pageWithinMs + 20_000 },
   );
-  assert.ok(Date.now() - stoppedAt <= pageWithinMs + 5_000, `paged ${Date.now() - stoppedAt} ms after the workers stopped`);
+  // Prompt, not timed to the second: beside three other suites on two cores the monitor's checks
+  // ran up to 8 s late once (paged after 17 s). How fast pages come is measured by npm run faults.
+  assert.ok(Date.now() - stoppedAt <= pageWithinMs + 15_000, `paged ${Date.now() - stoppedAt} ms after the workers stopped`);
   assert.ok(paged.lag_seconds >= settings.thresholds.pageSeconds);
   const counts = await readPipelineCounts(dbs.unified);
   const cloud = counts.sources.find((source) => source.source === 'cloud');
