@@ -1,9 +1,10 @@
-// How tests start `room-sync` as a process of their own. Through tsx every start costs some
-// 2 s of CPU (each of ~1,000 modules passes its loader); the test run builds the CLI once into
-// one ES module with esbuild (the same transform tsx applies, packages left to node_modules),
-// which starts in about 1 s. A suite run on its own, the bench and users run the sources.
+// How npm test starts `room-sync` and the integration suites as processes of their own. Through
+// tsx every start costs some 2-3 s of CPU (each of ~1,000 modules passes its loader); the test
+// run builds them once into ES modules with esbuild (the same transform tsx applies, packages
+// left to node_modules), which start in about half that. A suite run on its own, the bench and
+// users run the sources through tsx.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { build } from 'esbuild';
 import { projectRoot } from '../src/setup/source-schemas.js';
 
@@ -30,4 +31,26 @@ export async function buildCli(dir: string): Promise<string> {
     logLevel: 'warning',
   });
   return outfile;
+}
+
+/**
+ * The integration suites bundled the same way, one module each in `dir` (named like the suite, so
+ * it finds its namespace), with source maps so a failure points at the suite's own lines.
+ */
+export async function buildSuites(files: readonly string[], dir: string): Promise<Map<string, string>> {
+  await mkdir(dir, { recursive: true });
+  await build({
+    entryPoints: [...files],
+    outdir: dir,
+    entryNames: '[name]',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  return new Map(files.map((file) => [file, join(dir, `${basename(file).replace(/\.ts$/, '')}.mjs`)]));
 }

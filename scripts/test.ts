@@ -12,7 +12,7 @@ import { basename, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { freePort } from '../bench/ports.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
-import { buildCli, builtCliVariable } from './room-sync-entry.js';
+import { buildCli, buildSuites, builtCliVariable } from './room-sync-entry.js';
 import { startTemporalDevServer, temporalCliPath, type TemporalServerHandle } from '../src/setup/temporal.js';
 import { namespaceForSuite, sharedTemporalAddressVariable, sharedTemporalUiVariable } from '../test/support/shared-temporal.js';
 
@@ -91,10 +91,11 @@ async function main(): Promise<number> {
         [builtCliVariable]: await buildCli(cliDir),
       };
       const weights = await suiteWeights();
+      const built = await buildSuites(integration, join(cliDir, 'suites'));
       if (parallel.length > 0) {
-        ok = (await run(`integration, ${concurrency} side by side (${parallel.length} files)`, () => suitePool(parallel, concurrency, env, weights, suiteTimes))) && ok;
+        ok = (await run(`integration, ${concurrency} side by side (${parallel.length} files)`, () => suitePool(parallel, concurrency, env, weights, suiteTimes, built))) && ok;
       }
-      if (serial.length > 0) ok = (await run(`integration, serial (${serial.length} files)`, () => suitePool(serial, 1, env, weights, suiteTimes))) && ok;
+      if (serial.length > 0) ok = (await run(`integration, serial (${serial.length} files)`, () => suitePool(serial, 1, env, weights, suiteTimes, built))) && ok;
     } finally {
       await server.stop();
       await rm(cliDir, { recursive: true, force: true });
@@ -129,7 +130,14 @@ async function suiteWeights(): Promise<Map<string, number>> {
  * counts as the longest). One process per suite, its output kept in artifacts/test-logs and
  * printed whole when it fails, so side-by-side suites never interleave their lines.
  */
-async function suitePool(files: readonly string[], concurrency: number, env: Record<string, string>, weights: ReadonlyMap<string, number>, times: SuiteTime[]): Promise<boolean> {
+async function suitePool(
+  files: readonly string[],
+  concurrency: number,
+  env: Record<string, string>,
+  weights: ReadonlyMap<string, number>,
+  times: SuiteTime[],
+  built: ReadonlyMap<string, string>,
+): Promise<boolean> {
   await mkdir(logDir, { recursive: true });
   const weightOf = (file: string) => weights.get(relative(projectRoot, file)) ?? Number.POSITIVE_INFINITY;
   const queue = [...files].sort((a, b) => weightOf(b) - weightOf(a));
@@ -137,9 +145,11 @@ async function suitePool(files: readonly string[], concurrency: number, env: Rec
   const runNext = async (): Promise<void> => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
       const started = Date.now();
-      // The file itself, not `node --test file`: node:test runs a file's tests when it is the entry
-      // point and exits non-zero when one fails, without a runner process of its own around it.
-      const { passed, output } = await captured(process.execPath, ['--import', 'tsx', file], env);
+      // The suite's module itself, not `node --test file`: node:test runs a file's tests when it is
+      // the entry point and exits non-zero when one fails, without a runner process around it.
+      const module = built.get(file);
+      const args = module === undefined ? ['--import', 'tsx', file] : ['--enable-source-maps', module];
+      const { passed, output } = await captured(process.execPath, args, env);
       const seconds = (Date.now() - started) / 1000;
       times.push({ file, seconds, ok: passed });
       const name = relative(projectRoot, file);
@@ -155,14 +165,37 @@ async function suitePool(files: readonly string[], concurrency: number, env: Rec
   return allPassed;
 }
 
+/**
+ * A suite that has not ended after this long is killed and fails, its output so far printed: node:test
+ * has no timeout for hooks, and a suite that hung once in `after` (2026-12-07, lag-alerting, cause
+ * not found) would otherwise hold CI until its 90-minute limit.
+ */
+const suiteTimeoutMs = Number(process.env['SUITE_TIMEOUT_SECONDS'] ?? 600) * 1000;
+
 function captured(executable: string, args: readonly string[], env: Record<string, string>): Promise<{ passed: boolean; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(executable, args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const chunks: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, suiteTimeoutMs);
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.once('error', (error) => resolve({ passed: false, output: `could not run ${executable}: ${error.message}` }));
-    child.once('close', (code) => resolve({ passed: code === 0, output: Buffer.concat(chunks).toString('utf8') }));
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      resolve({ passed: false, output: `could not run ${executable}: ${error.message}` });
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      const output = Buffer.concat(chunks).toString('utf8');
+      resolve(
+        timedOut
+          ? { passed: false, output: `${output}\nnpm test: killed after ${suiteTimeoutMs / 1000} s (SUITE_TIMEOUT_SECONDS)\n` }
+          : { passed: code === 0, output },
+      );
+    });
   });
 }
 

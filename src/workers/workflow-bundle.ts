@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -101,7 +101,7 @@ export interface BundleCache {
  */
 export async function cachedWorkflowBundle(spec: WorkflowBundleSpec, cache: BundleCache, log: BundleLog): Promise<WorkflowBundleWithSourceMap> {
   if (cache.dir === null) return bundleWorkflowsInChildProcess(spec, log);
-  const key = await bundleKey(spec, cache);
+  const key = await workflowBundleKey(spec, cache);
   const path = join(cache.dir, `workflows-${key}.json`);
   try {
     const cached = JSON.parse(await readFile(path, 'utf8')) as Partial<WorkflowBundleWithSourceMap>;
@@ -116,13 +116,26 @@ export async function cachedWorkflowBundle(spec: WorkflowBundleSpec, cache: Bund
     const partial = `${path}.${process.pid}.partial`;
     await writeFile(partial, JSON.stringify(bundle));
     await rename(partial, path);
+    await pruneWorkflowBundles(cache.dir, keptBundles);
   } catch (error) {
     log.warn('could not keep the workflow bundle (it is rebuilt on the next start)', { dir: cache.dir, error: String(error) });
   }
   return bundle;
 }
 
-async function bundleKey(spec: WorkflowBundleSpec, cache: BundleCache): Promise<string> {
+/** Bundles kept besides the newest: enough for a checkout switching between a few branches. */
+const keptBundles = 4;
+
+/** Keeps the `keep` newest bundles in `dir`. */
+export async function pruneWorkflowBundles(dir: string, keep: number): Promise<void> {
+  const bundles = await Promise.all(
+    (await readdir(dir)).filter((name) => /^workflows-[0-9a-f]+\.json$/.test(name)).map(async (name) => ({ name, at: (await stat(join(dir, name))).mtimeMs })),
+  );
+  for (const { name } of bundles.sort((a, b) => b.at - a.at).slice(keep)) await rm(join(dir, name), { force: true });
+}
+
+/** The cache key: the spec, every source file under `sourceRoot` (path and content) and the lockfile. */
+export async function workflowBundleKey(spec: WorkflowBundleSpec, cache: Pick<BundleCache, 'sourceRoot' | 'lockfile'>): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify(spec));
   const files = (await sourceFiles(cache.sourceRoot)).sort();
   for (const file of files) hash.update(relative(cache.sourceRoot, file)).update('\0').update(await readFile(file)).update('\0');

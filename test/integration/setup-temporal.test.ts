@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import {
   ensureTemporalCli,
@@ -14,8 +13,8 @@ import {
   superviseDevServer,
   temporalCliPath,
 } from '../../src/setup/temporal.js';
+import { projectRoot } from '../../src/setup/source-schemas.js';
 
-const projectRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 test('dev server starts, serves default + extra namespace, and stops', { timeout: 120_000 }, async () => {
   const cliPath = await ensureTemporalCli(projectRoot, (m) => console.log(m));

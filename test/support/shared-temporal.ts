@@ -18,12 +18,13 @@ export function sharedTestTemporal(env: NodeJS.ProcessEnv = process.env): Shared
 
 /** A suite's namespace on the shared server: named after its file, so the runner can register it before the suite starts. */
 export function namespaceForSuite(file: string): string {
-  return `rs-test-${basename(file).replace(/\.test\.ts$/, '').replace(/[^a-z0-9-]/gi, '-')}`;
+  return `rs-test-${basename(file).replace(/\.test\.m?[jt]s$/, '').replace(/[^a-z0-9-]/gi, '-')}`;
 }
 
 /** The namespace of the suite this process runs: the test runner starts one process per file, with the file as its script. */
 export function suiteNamespace(argv: readonly string[] = process.argv): string {
-  const file = argv.find((arg) => arg.endsWith('.test.ts'));
+  // The suite's source, or the module npm test built from it (scripts/test.ts).
+  const file = argv.find((arg) => /\.test\.m?[jt]s$/.test(arg));
   if (!file) throw new Error(`cannot tell which suite this process runs (argv: ${argv.join(' ')}): run it through npm test`);
   return namespaceForSuite(file);
 }
