@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type pg from 'pg';
 import { ensureLagMonitor } from '../../src/app/lag-monitor.js';
 import { describeSource } from '../../src/cdc/source-descriptor.js';
 import { makePosition } from '../../src/domain/position.js';
@@ -88,6 +89,33 @@ const auditFieldsOf = async (room: { hotelCode: string; roomCode: string }) =>
 const lagPages = (source: SourceName) =>
   dbs.unified.selectFrom('alerts').selectAll().where('source', '=', source).where('subject', '=', 'lag').where('severity', '=', 'page').execute();
 
+/**
+ * The gap's writes in a transaction that holds an xid while `meanwhile` runs: no new slot reaches
+ * its consistent point before it commits. It ends whatever happens (rolled back when `meanwhile`
+ * fails): an xid left open blocks every logical slot created on the server, every suite's.
+ */
+async function inGapTransaction(pool: pg.Pool, writes: (gap: pg.PoolClient) => Promise<void>, meanwhile: () => Promise<void>): Promise<void> {
+  const gap = await pool.connect();
+  let committed = false;
+  try {
+    await gap.query('BEGIN');
+    await writes(gap);
+    await meanwhile();
+    await gap.query('COMMIT');
+    committed = true;
+  } finally {
+    if (!committed) await gap.query('ROLLBACK').catch(() => undefined);
+    gap.release(!committed);
+  }
+}
+
+/** A lag incident left open by the load before (a slow CI) would absorb the gap's page: wait for it to resolve first. */
+async function noLagIncidentOpen(source: SourceName): Promise<void> {
+  await waitFor(`no ${source} lag incident open before the gap`, async () =>
+    (await dbs.unified.selectFrom('alerts').select('id').where('source', '=', source).where('subject', '=', 'lag').where('resolved_at', 'is', null).execute()).length === 0,
+  { timeoutMs: 60_000 });
+}
+
 test('a slot dropped mid-stream: the lag pages, the connector re-snapshots by itself, rooms deleted in the gap leave', { timeout: 300_000 }, async () => {
   await waitForSettled(dbs, env.client, policy.policyVersion, { knownKeys: workload.knownKeys });
   const connector = pipeline.connector('cloud');
@@ -104,27 +132,26 @@ test('a slot dropped mid-stream: the lag pages, the connector re-snapshots by it
   // The gap's writes run in a transaction that holds an xid before the slot is dropped: the
   // connector's new slot cannot reach its consistent point before that commit, so these
   // changes are seen by no slot, only (or not at all, for the deletes) by the new snapshot.
-  const gap = await dbs.cloud.connect();
-  try {
-    await gap.query('BEGIN');
-    await gap.query(`DELETE FROM room_inventory WHERE property_id = $1 AND room_code IN ('1', '2')`, [cloudPropertyId]);
-    await insertCloudRoom(gap, cloudPropertyId, '3', { room_type: 'suite', nightly_rate: '310.00', currency: 'EUR', available_count: 1, is_active: true });
-    await gap.query(`UPDATE room_inventory SET available_count = 7, version = version + 1 WHERE property_id = $1 AND room_code = '4'`, [cloudPropertyId]);
-  } catch (error) {
-    gap.release(true);
-    throw error;
-  }
+  await noLagIncidentOpen('cloud');
   const pagesBefore = (await lagPages('cloud')).length;
-  await dropSlotUnderTheConnector('cloud');
-  const droppedAt = Date.now();
-
-  // While no slot records the cloud, its acknowledged position stands still: the lag pages.
-  await waitFor('a cloud lag page during the gap', async () => ((await lagPages('cloud')).length > pagesBefore ? true : undefined), {
-    timeoutMs: pageWithinMs * 6,
-  });
-  assert.notEqual(connector.status().phase, 'streaming', 'the connector is not streaming while its new slot waits for the gap to commit');
-  await gap.query('COMMIT');
-  gap.release();
+  let droppedAt = 0;
+  await inGapTransaction(
+    dbs.cloud,
+    async (gap) => {
+      await gap.query(`DELETE FROM room_inventory WHERE property_id = $1 AND room_code IN ('1', '2')`, [cloudPropertyId]);
+      await insertCloudRoom(gap, cloudPropertyId, '3', { room_type: 'suite', nightly_rate: '310.00', currency: 'EUR', available_count: 1, is_active: true });
+      await gap.query(`UPDATE room_inventory SET available_count = 7, version = version + 1 WHERE property_id = $1 AND room_code = '4'`, [cloudPropertyId]);
+    },
+    async () => {
+      await dropSlotUnderTheConnector('cloud');
+      droppedAt = Date.now();
+      // While no slot records the cloud, its acknowledged position stands still: the lag pages.
+      await waitFor('a cloud lag page during the gap', async () => ((await lagPages('cloud')).length > pagesBefore ? true : undefined), {
+        timeoutMs: pageWithinMs * 6,
+      });
+      assert.notEqual(connector.status().phase, 'streaming', 'the connector is not streaming while its new slot waits for the gap to commit');
+    },
+  );
   workload.knownKeys.add(roomKey(hotel, '3'));
 
   const recovered = await waitFor('the same cloud connector streaming again', async () => {
@@ -196,21 +223,20 @@ test('a slot dropped mid-stream: the lag pages, the connector re-snapshots by it
 test('a legacy slot dropped while a legacy row is deleted outright: that room leaves legacy, cloud values win as fallback', { timeout: 300_000 }, async () => {
   const connector = pipeline.connector('legacy');
   const markedBefore = connector.status().roomsMarkedLeft;
-  const gap = await dbs.legacy.connect();
-  try {
-    await gap.query('BEGIN');
-    await gap.query(`DELETE FROM htl_room_inv WHERE prop_cd = $1 AND rm_nbr = '4'`, [hotel]);
-  } catch (error) {
-    gap.release(true);
-    throw error;
-  }
+  await noLagIncidentOpen('legacy');
   const pagesBefore = (await lagPages('legacy')).length;
-  await dropSlotUnderTheConnector('legacy');
-  await waitFor('a legacy lag page during the gap', async () => ((await lagPages('legacy')).length > pagesBefore ? true : undefined), {
-    timeoutMs: pageWithinMs * 6,
-  });
-  await gap.query('COMMIT');
-  gap.release();
+  await inGapTransaction(
+    dbs.legacy,
+    async (gap) => {
+      await gap.query(`DELETE FROM htl_room_inv WHERE prop_cd = $1 AND rm_nbr = '4'`, [hotel]);
+    },
+    async () => {
+      await dropSlotUnderTheConnector('legacy');
+      await waitFor('a legacy lag page during the gap', async () => ((await lagPages('legacy')).length > pagesBefore ? true : undefined), {
+        timeoutMs: pageWithinMs * 6,
+      });
+    },
+  );
   await waitFor('the same legacy connector streaming again', async () => {
     const status = connector.status();
     return status.phase === 'streaming' && status.connected && status.roomsMarkedLeft > markedBefore ? status : undefined;
