@@ -26,6 +26,20 @@ interface SuiteTime {
   readonly file: string;
   readonly seconds: number;
   readonly ok: boolean;
+  readonly counts: TestCounts;
+}
+
+interface TestCounts {
+  readonly tests: number;
+  readonly pass: number;
+  readonly fail: number;
+  readonly skipped: number;
+}
+
+/** node:test's closing summary of one suite (`# tests 5`, `# pass 5`, ...). */
+function testCounts(output: string): TestCounts {
+  const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
+  return { tests: count('tests'), pass: count('pass'), fail: count('fail'), skipped: count('skipped') };
 }
 
 const serialMarker = /^\/\/ @serial: (.+)$/m;
@@ -103,6 +117,8 @@ async function main(): Promise<number> {
   }
 
   if (suiteTimes.length > 0) {
+    const total = (key: keyof TestCounts) => suiteTimes.reduce((sum, suite) => sum + suite.counts[key], 0);
+    process.stderr.write(`\nintegration: ${suiteTimes.length} suites, ${total('tests')} tests, ${total('pass')} passed, ${total('fail')} failed, ${total('skipped')} skipped\n`);
     process.stderr.write('\nslowest integration suites (wall seconds; order of the next run: test/suite-weights.json)\n');
     for (const { file, seconds, ok: passed } of [...suiteTimes].sort((a, b) => b.seconds - a.seconds).slice(0, 8)) {
       process.stderr.write(`  ${relative(projectRoot, file).padEnd(48)} ${seconds.toFixed(1).padStart(7)}${passed ? '' : '  FAILED'}\n`);
@@ -151,7 +167,7 @@ async function suitePool(
       const args = module === undefined ? ['--import', 'tsx', file] : ['--enable-source-maps', module];
       const { passed, output } = await captured(process.execPath, args, env);
       const seconds = (Date.now() - started) / 1000;
-      times.push({ file, seconds, ok: passed });
+      times.push({ file, seconds, ok: passed, counts: testCounts(output) });
       const name = relative(projectRoot, file);
       await writeFile(join(logDir, `${basename(file)}.log`), output);
       process.stderr.write(`${passed ? 'ok    ' : 'FAILED'} ${name} (${seconds.toFixed(1)} s)\n`);
