@@ -8,7 +8,7 @@ import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } 
 import { clusterStatus, startCluster, stopCluster, type ClusterMember } from '../src/cluster/cluster.js';
 import { readLayout, type ClusterLayout } from '../src/cluster/layout.js';
 import { dropClusterDatabases } from '../src/cluster/persistence.js';
-import { monitorTaskQueue } from '../src/workers/worker.js';
+import { monitorTaskQueue } from '../src/workers/task-queues.js';
 import { ChildService } from './children.js';
 import { benchDatabaseNames, benchDatabasePrefix, benchDataDir, databaseUrl, namespace, serverUrl, taskQueue, type DatabaseNames } from './config.js';
 import { freePort } from './ports.js';

@@ -10,6 +10,9 @@ import { projectRoot } from '../src/setup/source-schemas.js';
 
 export const builtCliVariable = 'ROOM_SYNC_BUILT_CLI';
 
+/** As tsx transforms our sources, into ES modules for Node 20; packages stay in node_modules. */
+const bundled = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' } as const;
+
 /** Node's arguments for `room-sync <args>`: the built CLI where the test run made one, else the sources through tsx. */
 export function roomSyncNodeArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
   const built = env[builtCliVariable];
@@ -23,12 +26,7 @@ export async function buildCli(dir: string): Promise<string> {
   await build({
     entryPoints: [join(projectRoot, 'src', 'cli', 'main.ts')],
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
+    ...bundled,
   });
   return outfile;
 }
@@ -44,13 +42,8 @@ export async function buildSuites(files: readonly string[], dir: string): Promis
     outdir: dir,
     entryNames: '[name]',
     outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
     sourcemap: 'linked',
-    logLevel: 'warning',
+    ...bundled,
   });
   return new Map(files.map((file) => [file, join(dir, `${basename(file).replace(/\.ts$/, '')}.mjs`)]));
 }

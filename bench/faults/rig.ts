@@ -9,7 +9,7 @@ import { ensureTemporalCli, startTemporalDevServer, type TemporalServerHandle } 
 import { clusterStatus, isPortOpen, killMember, readinessPort, startCluster, startMember, stopCluster, type ClusterMember } from '../../src/cluster/cluster.js';
 import type { ClusterLayout } from '../../src/cluster/layout.js';
 import { dropClusterDatabases } from '../../src/cluster/persistence.js';
-import { monitorTaskQueue } from '../../src/workers/worker.js';
+import { monitorTaskQueue } from '../../src/workers/task-queues.js';
 import { AlertReceiver } from '../../test/support/alert-receiver.js';
 import { addRooms, buildCatalog, type Catalog } from '../catalog.js';
 import { ChildService } from '../children.js';

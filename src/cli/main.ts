@@ -61,7 +61,6 @@ export function buildProgram(context: CliContext, groups: readonly CommandGroup[
   return program;
 }
 
-
 /** `room-sync` alone (or with options only, `room-sync --no-demo`) is `room-sync start`, as it always was. */
 function withDefaultCommand(argv: readonly string[]): string[] {
   const wantsHelp = argv.some((arg) => arg === '-h' || arg === '--help');

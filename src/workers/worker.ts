@@ -77,8 +77,6 @@ export interface RoomSyncWorkerOptions {
   readonly maxCachedWorkflows?: number;
 }
 
-export { monitorTaskQueue };
-
 export type WorkerRole = 'rooms' | 'monitor';
 
 /**

@@ -11,7 +11,7 @@ import { describeSource } from '../../src/cdc/source-descriptor.js';
 import type { SourceName } from '../../src/domain/room.js';
 import type { AlertChannel } from '../../src/monitoring/channels.js';
 import { monitorStateQuery, type MonitorSettings } from '../../src/workflows/messages.js';
-import { monitorTaskQueue } from '../../src/workers/worker.js';
+import { monitorTaskQueue } from '../../src/workers/task-queues.js';
 import { AlertReceiver } from '../support/alert-receiver.js';
 import { createTestDatabases, defaultPolicy, startTestTemporal, TestPipeline, waitFor, workflowBundle, type TestDatabases } from '../support/environment.js';
 import { replayWorkflowHistory } from '../../src/workers/worker.js';
