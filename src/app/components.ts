@@ -90,6 +90,7 @@ export async function startConnector(resources: Resources, source: SourceName, l
     maxInFlight: config.CONNECTOR_MAX_IN_FLIGHT,
     maxBatchChanges: config.CONNECTOR_MAX_BATCH_CHANGES,
     maxQueuedChanges: config.CONNECTOR_MAX_QUEUED_CHANGES,
+    maxRoomsAwaitingApply: config.CONNECTOR_MAX_ROOMS_AWAITING_APPLY,
     minSendIntervalMs: config.CONNECTOR_SEND_INTERVAL_MS,
     deliveryMode: config.CONNECTOR_DELIVERY,
     heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,

@@ -63,10 +63,29 @@ export interface ChangeSenderOptions {
   readonly minSendIntervalMs?: number;
   /** First pause before a failed delivery is retried; doubles up to 5 s. */
   readonly retryDelayMs?: number;
+  /** Bounds the workflow tasks this sender keeps waiting in Temporal; none when absent. */
+  readonly admission?: Admission;
   readonly log: Logger;
 }
 
+/**
+ * A room whose delivery Temporal took is a workflow task waiting for a worker until an apply
+ * takes its changes. Past saturation an unbounded sender would queue a task for every room:
+ * tasks then wait longer than the sticky queue's timeout and rooms replay whole histories,
+ * more work exactly when there is no CPU for it. Held here instead, changes ride together in
+ * the room's next delivery, the stream backs up and the lag pages.
+ */
+export interface Admission {
+  /** Rooms (workflows) with a delivery taken and not yet applied, at most. */
+  readonly maxAwaitingApply: number;
+  /** The workflows that still have changes waiting for an apply (the unapplied ledger). */
+  readonly awaitingApply: () => Promise<ReadonlySet<string>>;
+  /** Least time between two reads of the ledger while deliveries are held. */
+  readonly recheckMs?: number;
+}
+
 const slowDeliveryMs = 1_000;
+const heldLogIntervalMs = 30_000;
 
 /** Changes for one workflow that travel in one delivery; settles when the workflow has taken it. */
 class Batch {
@@ -110,6 +129,18 @@ export class ChangeSender {
   private held = 0;
   private readonly spaceWaiters: (() => void)[] = [];
   private stopped = false;
+  /**
+   * Admitted workflows: the sequence number of each one's last taken delivery, Infinity while
+   * one is in flight (its ledger rows may not be committed yet, so a read cannot release it).
+   */
+  private readonly admitted = new Map<string, number>();
+  /** Ready workflows waiting for room under the admission bound, oldest first. */
+  private readonly heldForAdmission: string[] = [];
+  private takenSequence = 0;
+  private admissionRead: Promise<void> | null = null;
+  private admissionTimer: NodeJS.Timeout | null = null;
+  private lastAdmissionReadAt = 0;
+  private lastHeldLogAt = 0;
 
   constructor(private readonly options: ChangeSenderOptions) {}
 
@@ -142,12 +173,20 @@ export class ChangeSender {
       for (const batch of outbox.batches.splice(outbox.sending ? 1 : 0)) batch.reject(error);
     }
     this.ready.length = 0;
+    this.heldForAdmission.length = 0;
+    if (this.admissionTimer) clearTimeout(this.admissionTimer);
+    this.admissionTimer = null;
     for (const wake of this.spaceWaiters.splice(0)) wake();
   }
 
   /** Changes queued or in flight. */
   get pending(): number {
     return this.held;
+  }
+
+  /** Workflows counted against the admission bound: delivered (or being delivered) and not known to be applied. */
+  get awaitingApply(): number {
+    return this.admitted.size;
   }
 
   private enqueue(workflowId: string, change: SourceChange): Promise<void> {
@@ -186,16 +225,18 @@ export class ChangeSender {
 
   private dispatch(): void {
     while (this.inFlight < this.options.maxInFlight && !this.stopped) {
-      const workflowId = this.ready.shift();
-      if (workflowId === undefined) return;
+      const workflowId = this.nextReady();
+      if (workflowId === undefined) break;
       const outbox = this.outboxes.get(workflowId);
       const batch = outbox?.batches[0];
       if (!outbox || !batch || outbox.sending) continue;
       outbox.sending = true;
       outbox.nextSendAt = Date.now() + (this.options.minSendIntervalMs ?? 0);
       this.inFlight += 1;
+      if (this.options.admission) this.admitted.set(workflowId, Number.POSITIVE_INFINITY);
       void this.deliver(workflowId, batch).then(
         () => {
+          if (this.options.admission) this.admitted.set(workflowId, ++this.takenSequence);
           batch.resolve();
           this.finished(workflowId, outbox, batch);
         },
@@ -217,6 +258,66 @@ export class ChangeSender {
     else if (outbox.batches.length === 0 && outbox.nextSendAt <= Date.now()) this.outboxes.delete(workflowId);
     while (this.held < this.options.maxQueuedChanges && this.spaceWaiters.length > 0) this.spaceWaiters.shift()?.();
     this.dispatch();
+  }
+
+  /**
+   * The next workflow to deliver to: those held for admission first, in order, once the bound
+   * has room; a workflow already admitted is never held, since its delivery adds no waiting task.
+   */
+  private nextReady(): string | undefined {
+    const admission = this.options.admission;
+    if (!admission) return this.ready.shift();
+    for (;;) {
+      const hasRoom = this.admitted.size < admission.maxAwaitingApply;
+      if (hasRoom && this.heldForAdmission.length > 0) return this.heldForAdmission.shift();
+      const workflowId = this.ready.shift();
+      if (workflowId === undefined || hasRoom || this.admitted.has(workflowId)) {
+        if (this.heldForAdmission.length > 0) this.readAdmission();
+        return workflowId;
+      }
+      this.heldForAdmission.push(workflowId);
+    }
+  }
+
+  /** Releases the admitted workflows the ledger shows applied, then dispatches again; at most one read per `recheckMs`. */
+  private readAdmission(): void {
+    const admission = this.options.admission;
+    if (!admission || this.admissionRead || this.admissionTimer || this.stopped) return;
+    const waitMs = this.lastAdmissionReadAt + (admission.recheckMs ?? 200) - Date.now();
+    if (waitMs > 0) {
+      this.admissionTimer = setTimeout(() => {
+        this.admissionTimer = null;
+        this.readAdmission();
+      }, waitMs);
+      return;
+    }
+    this.lastAdmissionReadAt = Date.now();
+    // Deliveries taken after the read began may have ledger rows it did not see: they stay admitted.
+    const takenBefore = this.takenSequence;
+    this.admissionRead = admission
+      .awaitingApply()
+      .then(
+        (waiting) => {
+          for (const [workflowId, taken] of this.admitted) if (taken <= takenBefore && !waiting.has(workflowId)) this.admitted.delete(workflowId);
+          // Reaching the bound is routine (applied rooms are only released by a read); staying at it is not.
+          if (this.admitted.size >= admission.maxAwaitingApply) this.logHeld(admission);
+        },
+        (error: unknown) => this.options.log.warn('could not read which rooms await their apply; deliveries stay held', { error }),
+      )
+      .finally(() => {
+        this.admissionRead = null;
+        this.dispatch();
+      });
+  }
+
+  private logHeld(admission: Admission): void {
+    if (Date.now() - this.lastHeldLogAt < heldLogIntervalMs) return;
+    this.lastHeldLogAt = Date.now();
+    this.options.log.info('deliveries held: rooms already wait for the workers (Temporal is behind; the lag shows it)', {
+      awaitingApply: this.admitted.size,
+      limit: admission.maxAwaitingApply,
+      changesHeld: this.held,
+    });
   }
 
   private async deliver(workflowId: string, batch: Batch): Promise<void> {

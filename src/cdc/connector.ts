@@ -30,6 +30,8 @@ export interface ConnectorOptions {
   readonly maxInFlight: number;
   readonly maxBatchChanges: number;
   readonly maxQueuedChanges: number;
+  /** Rooms with a delivery taken by Temporal and not yet applied, at most (see Admission); 0: no bound. */
+  readonly maxRoomsAwaitingApply: number;
   readonly minSendIntervalMs: number;
   /** Signals (the default) or updates; see docs/capacity.md. */
   readonly deliveryMode?: DeliveryMode;
@@ -124,8 +126,13 @@ export class Connector {
       options.descriptor.source === 'legacy'
         ? new LegacyDecoder(options.unifiedDb, deadLetter)
         : new CloudDecoder(options.unifiedDb, options.sourcePool, deadLetter);
+    const ledger = new UnappliedLedger(options.unifiedDb);
+    const source = options.descriptor.source;
     this.sender = new ChangeSender({
-      deliver: temporalDelivery(options.temporal, options.taskQueue, new UnappliedLedger(options.unifiedDb), options.deliveryMode),
+      deliver: temporalDelivery(options.temporal, options.taskQueue, ledger, options.deliveryMode),
+      ...(options.maxRoomsAwaitingApply > 0
+        ? { admission: { maxAwaitingApply: options.maxRoomsAwaitingApply, awaitingApply: () => ledger.workflowsAwaitingApply(source) } }
+        : {}),
       maxInFlight: options.maxInFlight,
       maxBatchChanges: options.maxBatchChanges,
       maxQueuedChanges: options.maxQueuedChanges,

@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { UnifiedDatabase } from '../db/schema.js';
-import { recordUnapplied } from '../db/unapplied-repository.js';
+import { listRoomsWithUnapplied, recordUnapplied } from '../db/unapplied-repository.js';
+import type { SourceName } from '../domain/room.js';
 import type { SourceChange } from '../mapping/change.js';
+import { roomWorkflowId } from '../routing/room-routing.js';
 
 /**
  * Records changes as waiting before they are handed to Temporal. Group commit: while one
@@ -19,6 +21,11 @@ export class UnappliedLedger {
       this.queued.push({ changes, resolve, reject });
       if (!this.writing) void this.drain();
     });
+  }
+
+  /** The workflows of the source's rooms that still have changes waiting for an apply. */
+  async workflowsAwaitingApply(source: SourceName): Promise<ReadonlySet<string>> {
+    return new Set((await listRoomsWithUnapplied(this.db, source)).map(roomWorkflowId));
   }
 
   private async drain(): Promise<void> {

@@ -64,6 +64,13 @@ export const envSchema = z
   CONNECTOR_DELIVERY: z.enum(['signal', 'update']).default('signal'),
   /** Least time between two deliveries to one workflow: what arrives meanwhile goes in one delivery. */
   CONNECTOR_SEND_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(200),
+  /**
+   * Rooms per connector whose delivery Temporal took and no apply has taken yet, at most: each is
+   * a workflow task waiting for a worker. Past saturation the rest wait in the connector (riding
+   * together, the lag paging) instead of queueing in Temporal past the sticky queue's timeout,
+   * which makes rooms replay. Raise it with more workers; 0: no bound.
+   */
+  CONNECTOR_MAX_ROOMS_AWAITING_APPLY: z.coerce.number().int().min(0).max(1_000_000).default(256),
   /** Changes a connector holds unsent before it stops reading its stream (backpressure). */
   CONNECTOR_MAX_QUEUED_CHANGES: z.coerce.number().int().min(1).default(20_000),
   /** Heartbeat written into each source so an idle source is told apart from a dead pipeline. */

@@ -84,3 +84,14 @@ export async function readUnapplied(db: Db): Promise<Map<SourceName, UnappliedRe
     .execute();
   return new Map(rows.map((row) => [row.source, { source: row.source, count: Number(row.count), oldestCommitTime: row.oldest, oldestAgeSeconds: row.age, oldestPosition: row.oldest_position }]));
 }
+
+/** The rooms of a source that have changes waiting for an apply (a connector's admission bound reads it). */
+export async function listRoomsWithUnapplied(db: Db, source: SourceName): Promise<RoomKey[]> {
+  const rows = await db
+    .selectFrom('unapplied_changes')
+    .select(['hotel_code', 'room_code'])
+    .distinct()
+    .where('source', '=', source)
+    .execute();
+  return rows.map((row) => ({ hotelCode: row.hotel_code, roomCode: row.room_code }));
+}

@@ -235,6 +235,7 @@ export class TestPipeline {
       maxInFlight: this.options.maxInFlight ?? 16,
       maxBatchChanges: 500,
       maxQueuedChanges: 20_000,
+      maxRoomsAwaitingApply: 256,
       minSendIntervalMs: 100,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       log: createLogger(`test.connector.${source}`),

@@ -97,9 +97,18 @@ test('property: every change is delivered exactly once, to its room’s workflow
       fc.array(fc.array(fc.tuple(fc.constantFrom('H1', 'H2', 'H3', 'H4', 'H5'), fc.constantFrom('1', '2', '3')), { maxLength: 6 }), { maxLength: 12 }),
       fc.integer({ min: 1, max: 4 }),
       fc.integer({ min: 1, max: 5 }),
-      async (calls, maxInFlight, maxBatchChanges) => {
+      fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      async (calls, maxInFlight, maxBatchChanges, maxAwaitingApply) => {
         const delivered: { workflowId: string; positions: string[] }[] = [];
+        // With an admission bound, a ledger read finds a delivery applied only from the second read after it.
+        let readUpTo = 0;
+        const awaitingApply = async () => {
+          const waiting = new Set(delivered.slice(readUpTo).map((d) => d.workflowId));
+          readUpTo = delivered.length;
+          return waiting;
+        };
         const sender = new ChangeSender({
+          ...(maxAwaitingApply === undefined ? {} : { admission: { maxAwaitingApply, recheckMs: 1, awaitingApply } }),
           deliver: async (workflowId, changes) => {
             await new Promise((resolve) => setImmediate(resolve));
             delivered.push({ workflowId, positions: changes.map((c) => c.position) });
@@ -107,7 +116,7 @@ test('property: every change is delivered exactly once, to its room’s workflow
           maxInFlight,
           maxBatchChanges,
           maxQueuedChanges: 1_000,
-          log,
+          log: { ...log, info: () => undefined },
         });
         let sequence = 0;
         const expected = new Map<string, string[]>();
@@ -162,4 +171,69 @@ test('a busy workflow gets at most one signal per interval; a quiet one is signa
   for (let i = 1; i < h1.length; i++) assert.ok((h1[i]?.at ?? 0) - (h1[i - 1]?.at ?? 0) >= 55, `signals ${i - 1} and ${i} at least an interval apart`);
   assert.ok(h1.length <= 6, `about one signal per 60 ms over ~240 ms, got ${h1.length}`);
   assert.equal(h2.length, 1, 'H2 was not held back by H1');
+});
+
+test('admission: past the bound of rooms awaiting an apply, deliveries wait until the ledger shows rooms applied', async () => {
+  const delivered: string[] = [];
+  let stillWaiting = new Set<string>(['room/H1/1', 'room/H2/1']);
+  let ledgerReads = 0;
+  const sender = new ChangeSender({
+    deliver: async (workflowId) => {
+      delivered.push(workflowId);
+    },
+    admission: {
+      maxAwaitingApply: 2,
+      awaitingApply: async () => {
+        ledgerReads += 1;
+        return stillWaiting;
+      },
+      recheckMs: 5,
+    },
+    maxInFlight: 8,
+    maxBatchChanges: 100,
+    maxQueuedChanges: 1_000,
+    log: { ...log, info: () => undefined },
+  });
+  const first = await sender.send([change('H1', '1', 1), change('H2', '1', 2), change('H3', '1', 3)]);
+  await Promise.all(first.slice(0, 2));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(delivered, ['room/H1/1', 'room/H2/1'], 'H3/1 waits: two rooms already wait for the workers');
+  assert.ok(ledgerReads >= 2, 'the ledger is read again while deliveries are held');
+  assert.equal(sender.awaitingApply, 2);
+
+  // An admitted room's next change adds no waiting task: it goes at once.
+  await Promise.all(await sender.send([change('H1', '1', 4)]));
+  assert.deepEqual(delivered, ['room/H1/1', 'room/H2/1', 'room/H1/1']);
+
+  stillWaiting = new Set(['room/H2/1']);
+  await Promise.all(first);
+  assert.deepEqual(delivered.at(-1), 'room/H3/1', 'H1/1 applied: H3/1 delivered');
+  assert.equal(sender.awaitingApply, 2, 'H2/1 and H3/1');
+  sender.stop();
+});
+
+test('admission: a ledger read that fails holds the deliveries and is retried', async () => {
+  const delivered: string[] = [];
+  let failures = 0;
+  const sender = new ChangeSender({
+    deliver: async (workflowId) => {
+      delivered.push(workflowId);
+    },
+    admission: {
+      maxAwaitingApply: 1,
+      awaitingApply: async () => {
+        if (failures++ < 2) throw new Error('connection reset');
+        return new Set<string>();
+      },
+      recheckMs: 5,
+    },
+    maxInFlight: 8,
+    maxBatchChanges: 100,
+    maxQueuedChanges: 1_000,
+    log: { ...log, warn: () => undefined, info: () => undefined },
+  });
+  await Promise.all(await sender.send([change('H1', '1', 1), change('H2', '1', 2)]));
+  assert.deepEqual(delivered, ['room/H1/1', 'room/H2/1']);
+  assert.equal(failures, 3, 'two failed reads, then one that released H1/1');
+  sender.stop();
 });
