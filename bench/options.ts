@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { roomRunBatches, roomRunEventsPerBatch } from '../src/workflows/messages.js';
 
 export interface BenchOptions {
   /** Rooms the load touches (both sources have every one of them). */
@@ -75,6 +76,9 @@ export interface BenchOptions {
 
 export const benchTargets = ['ours', 'floor', 'baseline'] as const;
 export type BenchTarget = (typeof benchTargets)[number];
+/** The cold phase fills every room's run half full before the worker is killed. */
+const halfRunEvents = (roomRunBatches * roomRunEventsPerBatch) / 2;
+
 export const benchPhases = ['ramp', 'age', 'overload', 'cold', 'memory'] as const;
 export type BenchPhase = (typeof benchPhases)[number];
 
@@ -108,7 +112,7 @@ const usage = `npm run bench -- [options]
   --overload-duration S  overload phase: seconds of load (default 120)
   --overload-rate R      overload phase: offered rate (default twice the highest sustained rate, else twice --age-rate)
   --cold-rate R          cold-start phase: rate under which the worker is killed and restarted (default 50)
-  --cold-fill-events N   cold-start phase: history events each room's run holds first (default 250: half of a 100-batch run)
+  --cold-fill-events N   cold-start phase: history events each room's run holds first (default: half of a run, about 5 events per batch)
   --cold-before-kill S   cold-start phase: seconds of load before the kill (default 20)
   --workflows N          grow to this many rooms (each opens its room's workflow in per-room routing) and read the worker's memory (default 10000; 0 skips)
   --no-baseline          skip the naive baseline
@@ -261,7 +265,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     overloadS: number(values['overload-duration'], quick ? 30 : 120, 'overload-duration', { min: 10 }),
     overloadRate: values['overload-rate'] === undefined ? null : number(values['overload-rate'], 100, 'overload-rate', { min: 1 }),
     coldRate: number(values['cold-rate'], 50, 'cold-rate', { min: 1 }),
-    coldFillEvents: number(values['cold-fill-events'], 250, 'cold-fill-events', { min: 0 }),
+    coldFillEvents: number(values['cold-fill-events'], halfRunEvents, 'cold-fill-events', { min: 0 }),
     coldBeforeKillS: number(values['cold-before-kill'], quick ? 10 : 20, 'cold-before-kill', { min: 5 }),
     temporal: temporalOf(values.temporal),
   };

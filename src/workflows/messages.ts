@@ -24,6 +24,15 @@ import type { SourceReading } from '../activities/monitoring.js';
  */
 export const roomWorkflowTaskTimeout = '10 seconds';
 
+/**
+ * Batches per room run before it continues as new: a run is what a worker replays when a room
+ * comes back after a cache eviction or a worker restart, so short runs bring a cold worker's
+ * rooms back fast (docs/capacity.md, cold start) and read well in the UI. A batch adds about
+ * `roomRunEventsPerBatch` history events (signal, workflow task, apply marker).
+ */
+export const roomRunBatches = 50;
+export const roomRunEventsPerBatch = 5;
+
 export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');
 
 /** `room-sync dead-letters retry`: a room's dead-lettered changes, delivered again after a fix. */

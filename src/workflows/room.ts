@@ -4,6 +4,7 @@ import {
   allHandlersFinished,
   condition,
   makeContinueAsNewFunc,
+  patched,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
@@ -20,6 +21,7 @@ import {
   deliverChangesUpdate,
   reResolveSignal,
   retryDeadLettersSignal,
+  roomRunBatches,
   roomStateQuery,
   roomWorkflowTaskTimeout,
   sourceChangesSignal,
@@ -50,9 +52,10 @@ const { quarantineRoomChanges } = proxyLocalActivities<Activities>({
 
 /** Attempts before a room's failing changes are dead-lettered and the room quarantined (about 4 s of retries). */
 export const quarantineAfterAttempts = 4;
-/** Batches per run: short runs replay fast after a cache eviction and read well in the UI. */
-const defaultMaxBatchesPerRun = 100;
+
 const maxChangesPerApply = 500;
+/** Runs of `roomRunBatches` (50) instead of 100 batches. */
+const shortRunsPatch = 'room-runs-of-50-batches';
 
 /** What one run hands the next. */
 export interface CarriedRoomState {
@@ -94,7 +97,8 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   let reResolve = input.carried?.reResolve ?? null;
   let lastConflicts: readonly ConflictSummary[] = [];
   let batchesApplied = 0;
-  const maxBatchesPerRun = input.maxBatchesPerRun ?? defaultMaxBatchesPerRun;
+  // Runs begun before runs were shortened keep their 100 batches, so their histories replay unchanged.
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? (patched(shortRunsPatch) ? roomRunBatches : 100);
 
   const take = (changes: readonly SourceChange[]) => {
     pending.push(...changes);
