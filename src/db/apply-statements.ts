@@ -100,6 +100,10 @@ const fieldHeadsSchema = z.record(z.string(), fieldHeadSchema);
 const storedHeadsSchema = z.object({ chain_head: z.string().nullable(), field_heads: fieldHeadsSchema });
 const resolvedWithSchema = z.object({ hotel_code: z.string(), room_code: z.string(), policy_version: z.string() });
 const activePolicySchema = z.object({ id: z.string(), version: z.string() }).nullable();
+// Built once: zod compiles a schema on its first parse, so one built per apply is compiled per apply.
+const storedRoomsSchema = z.array(storedRoomSchema.extend(storedHeadsSchema.shape));
+const storedHotelsSchema = z.array(storedHotelSchema);
+const resolvedWithListSchema = z.array(resolvedWithSchema);
 
 /**
  * Everything the merge reads for the batch, in one round trip. The chain and field heads come
@@ -131,7 +135,7 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
   const chainHeads = new Map<string, string>();
   const latestFields = new Map<string, Map<FieldName, FieldHistoryEntry>>();
   const storedKeys = new Set<string>();
-  for (const stored of z.array(storedRoomSchema.extend(storedHeadsSchema.shape)).parse(row?.rooms ?? [])) {
+  for (const stored of storedRoomsSchema.parse(row?.rooms ?? [])) {
     const key = roomKeyText({ hotelCode: stored.hotel_code, roomCode: stored.room_code });
     storedKeys.add(key);
     loaded.set(key, { legacy: stored.legacy, cloud: stored.cloud, legacyHotel: stored.legacy_hotel });
@@ -139,7 +143,7 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
     latestFields.set(key, new Map(Object.values(stored.field_heads).map((entry) => [entry.field, entry])));
   }
   const hotels = new Map<string, LegacyHotel>();
-  for (const hotel of z.array(storedHotelSchema).parse(row?.hotels ?? [])) {
+  for (const hotel of storedHotelsSchema.parse(row?.hotels ?? [])) {
     hotels.set(hotel.hotel_code, {
       hotelCode: hotel.hotel_code,
       present: hotel.present,
@@ -153,14 +157,14 @@ export async function loadMergeInputs(trx: Trx, rooms: readonly RoomKey[]): Prom
   const unseen = rooms.filter((room) => !storedKeys.has(roomKeyText(room)));
   if (unseen.length > 0) await loadHeadsFromAudit(trx, unseen, chainHeads, latestFields);
   const resolvedWith = new Map<string, string>();
-  for (const stored of z.array(resolvedWithSchema).parse(row?.versions ?? [])) {
+  for (const stored of resolvedWithListSchema.parse(row?.versions ?? [])) {
     resolvedWith.set(roomKeyText({ hotelCode: stored.hotel_code, roomCode: stored.room_code }), stored.policy_version);
   }
   return { rooms: loaded, hotels, chainHeads, latestFields, resolvedWith, activePolicy: activePolicySchema.parse(row?.policy ?? null) };
 }
 
-const chainHeadSchema = z.object({ hotel_code: z.string(), room_code: z.string(), row_hash: z.string().nullable() });
-const storedFieldSchema = fieldHeadSchema.extend({ hotel_code: z.string(), room_code: z.string() });
+const chainHeadsSchema = z.array(z.object({ hotel_code: z.string(), room_code: z.string(), row_hash: z.string().nullable() }));
+const storedFieldsSchema = z.array(fieldHeadSchema.extend({ hotel_code: z.string(), room_code: z.string() }));
 
 /**
  * The heads of rooms with no room_sources row, from the audit tables themselves: a room's
@@ -201,10 +205,10 @@ async function loadHeadsFromAudit(
             WHERE h.hotel_code = k.hotel_code AND h.room_code = k.room_code AND h.field = fields.name
             ORDER BY h.id DESC LIMIT 1) f) AS fields`.execute(trx);
   const row = rows[0];
-  for (const head of z.array(chainHeadSchema).parse(row?.heads ?? [])) {
+  for (const head of chainHeadsSchema.parse(row?.heads ?? [])) {
     if (head.row_hash !== null) chainHeads.set(roomKeyText({ hotelCode: head.hotel_code, roomCode: head.room_code }), head.row_hash);
   }
-  for (const stored of z.array(storedFieldSchema).parse(row?.fields ?? [])) {
+  for (const stored of storedFieldsSchema.parse(row?.fields ?? [])) {
     const key = roomKeyText({ hotelCode: stored.hotel_code, roomCode: stored.room_code });
     const fields = latestFields.get(key) ?? new Map<FieldName, FieldHistoryEntry>();
     const { hotel_code: _hotel, room_code: _room, ...entry } = stored;
