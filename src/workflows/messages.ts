@@ -16,13 +16,19 @@ import type { SourceReading } from '../activities/monitoring.js';
 /**
  * A room workflow's task timeout, set when it starts and on every continue-as-new: a worker
  * killed in the middle of a task (its apply runs as a local activity inside the task) hands
- * the room to another worker after this. 10 s, not 3: with the CPU saturated a task that waits
+ * the room to another worker after this. Not 3 s: with the CPU saturated a task that waits
  * its turn inside the worker took longer than 3 s, the SDK heartbeat the task at 80% of it
  * (one more task for the same room) and the task timed out, so the room was replayed whole,
- * more work exactly when there was no CPU for it. A task polled by a worker that is not
- * starved of CPU takes tens of milliseconds; 10 s is the margin for one that is.
+ * more work exactly when there was no CPU for it. Not 10 s either: a task the server times out
+ * while the worker still holds it (its activation waited behind replays on a starved machine,
+ * its local activity now running) is retried on the shared queue, and when the same worker polls
+ * the retry the SDK's core (1.24.0) applies it on top of the task in flight instead of buffering it
+ * ("Trying to send a new WFT for a run which already has one!"): the room's machines break ("History
+ * is out of order") and the commands it then completes leave a history no replay matches, so the
+ * room stops applying for good (docs/cluster.md, fault scenarios 12 and 14). 30 s, the sticky queue's
+ * timeout too: a killed worker's rooms are all handed over within 30 s.
  */
-export const roomWorkflowTaskTimeout = '10 seconds';
+export const roomWorkflowTaskTimeout = '30 seconds';
 
 /**
  * Batches per room run before it continues as new: a run is what a worker replays when a room
