@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { projectRoot } from '../src/setup/source-schemas.js';
@@ -77,7 +78,7 @@ export async function writeReport(summary: BenchSummary, saveReference: boolean)
     const other = summary.steps.map((step) => step.other_load_cores);
     await writeFile(
       join(reference, 'README.md'),
-      `# Reference run\n\n\`npm run bench\` (default options) of ${summary.started_at}, on ${describeMachineLine(summary.machine)}; ` +
+      `# Reference run\n\n\`${benchCommand()}\` of ${summary.started_at} on commit ${currentCommit()}, on ${describeMachineLine(summary.machine)}; ` +
         `load average at start ${summary.machine.load_average_at_start.join(' ')}; processes outside the bench used ` +
         `${Math.min(...other)}-${Math.max(...other)} cores during its steps. Wall time ${summary.wall_s} s.\n\nSee [summary.md](summary.md) and [latency.svg](latency.svg); ` +
         `[results.json](results.json) holds every step.\n`,
@@ -86,4 +87,20 @@ export async function writeReport(summary: BenchSummary, saveReference: boolean)
     say('reference run saved to bench/results/reference/');
   }
   return written;
+}
+
+/** The command as run, so a reference names what produced it. */
+function benchCommand(): string {
+  const args = process.argv.slice(2);
+  return args.length === 0 ? 'npm run bench' : `npm run bench -- ${args.join(' ')}`;
+}
+
+function currentCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: projectRoot, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: projectRoot, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${commit} (with uncommitted changes)` : commit;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }
