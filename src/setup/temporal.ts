@@ -217,25 +217,31 @@ const RESTART_BACKOFF_MS = 2_000;
 export function superviseDevServer(first: TemporalServerHandle, restart: () => Promise<TemporalServerHandle>, log: Log): () => Promise<void> {
   let current = first;
   let stopping = false;
-  const watch = (server: TemporalServerHandle): void => {
-    void server.exited.then(async (how) => {
-      while (!stopping) {
-        log(`Temporal dev server exited unexpectedly (${how}); starting it again on the same data and ports`);
-        try {
-          current = await restart();
-          if (stopping) await current.stop();
-          else watch(current);
-          return;
-        } catch (e) {
-          log(`restarting the Temporal dev server failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
-          await sleep(RESTART_BACKOFF_MS);
-        }
+  // A restart in progress: stop() waits for it, or the server it brings up would outlive stop().
+  let restarting: Promise<void> = Promise.resolve();
+  const startAgain = async (how: string): Promise<void> => {
+    while (!stopping) {
+      log(`Temporal dev server exited unexpectedly (${how}); starting it again on the same data and ports`);
+      try {
+        current = await restart();
+        if (stopping) await current.stop();
+        else watch(current);
+        return;
+      } catch (e) {
+        log(`restarting the Temporal dev server failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+        await sleep(RESTART_BACKOFF_MS);
       }
+    }
+  };
+  const watch = (server: TemporalServerHandle): void => {
+    void server.exited.then((how) => {
+      restarting = startAgain(how);
     });
   };
   watch(first);
   return async () => {
     stopping = true;
+    await restarting;
     await current.stop();
   };
 }
