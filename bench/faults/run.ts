@@ -8,13 +8,14 @@ import { say } from '../progress.js';
 import { formatTable, show } from '../table.js';
 import { clusterScenarios, rowPassed, runScenario, runSoak, scenarios, type ScenarioRow, type ScenarioSettings } from './scenarios.js';
 
-const usage = `usage: node --import tsx bench/faults/run.ts [--temporal dev|cluster] [--scenarios 1,2,5] [--rate N] [--rooms N] [--soak-minutes N] [--keep-databases]
+const usage = `usage: node --import tsx bench/faults/run.ts [--temporal dev|cluster] [--scenarios 1,2,5] [--rate N] [--rooms N] [--soak-minutes N] [--keep-databases] [--prefix NAME]
 Scenarios (--temporal dev, the default): ${scenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}; 10 soak.
 Scenarios (--temporal cluster: room-sync cluster, two room workers, a monitor worker, a connector and a standby per source):
   ${clusterScenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}.
-Scenarios 4 and 15 restart the shared PostgreSQL server (every session on it drops).`;
+Scenarios 4 and 15 restart the shared PostgreSQL server (every session on it drops).
+--prefix names this run's databases (rs_faults_<prefix>_s<N>_*) and data folders (default script), so two runs on one server keep apart.`;
 
-/** Half the highest sustained rate in docs/capacity.md (30/s on the reference machine). */
+/** The rate the soak figures in docs/faults.md were taken at; well under the sustained rate in docs/capacity.md. */
 const defaultRate = 15;
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -33,6 +34,7 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
       rooms: { type: 'string' },
       'soak-minutes': { type: 'string' },
       'keep-databases': { type: 'boolean', default: false },
+      prefix: { type: 'string', default: 'script' },
       temporal: { type: 'string', default: 'dev' },
       help: { type: 'boolean', default: false },
     },
@@ -47,10 +49,12 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
   const ids = values.scenarios === undefined ? known : values.scenarios.split(',').map((part) => Number(part.trim()));
   for (const id of ids) if (!known.includes(id)) throw new Error(`--scenarios: no scenario ${id} (known: ${known.join(', ')})`);
   const rooms = positive('rooms', values.rooms, 45);
+  // Part of database and folder names: lower case, a letter first.
+  if (!/^[a-z][a-z0-9_]{0,15}$/.test(values.prefix)) throw new Error(`--prefix takes 1-16 lower-case letters, digits or _ (a letter first), not ${JSON.stringify(values.prefix)}`);
   return {
     ids,
     settings: {
-      prefix: 'script',
+      prefix: values.prefix,
       rate: positive('rate', values.rate, defaultRate),
       hotels: Math.max(1, Math.round(rooms / 5)),
       rooms,
