@@ -44,6 +44,9 @@ const urlList = z
 
 const seconds = z.coerce.number().positive();
 
+/** Rooms a connector keeps waiting on Temporal unless CONNECTOR_MAX_ROOMS_AWAITING_APPLY says otherwise. */
+export const defaultMaxRoomsAwaitingApply = 256;
+
 export const envSchema = z
   .object({
   LEGACY_DATABASE_URL: postgresUrl.default(localDefaults.LEGACY_DATABASE_URL),
@@ -70,7 +73,7 @@ export const envSchema = z
    * together, the lag paging) instead of queueing in Temporal past the sticky queue's timeout,
    * which makes rooms replay. Raise it with more workers; 0: no bound.
    */
-  CONNECTOR_MAX_ROOMS_AWAITING_APPLY: z.coerce.number().int().min(0).max(1_000_000).default(256),
+  CONNECTOR_MAX_ROOMS_AWAITING_APPLY: z.coerce.number().int().min(0).max(1_000_000).default(defaultMaxRoomsAwaitingApply),
   /** Changes a connector holds unsent before it stops reading its stream (backpressure). */
   CONNECTOR_MAX_QUEUED_CHANGES: z.coerce.number().int().min(1).default(20_000),
   /** Heartbeat written into each source so an idle source is told apart from a dead pipeline. */

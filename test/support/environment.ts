@@ -18,7 +18,7 @@ import { loadPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { adminUrlFor, dropDatabase, ensureDatabase } from '../../src/setup/postgres.js';
 import { ensureSourceCdcRole, ensureUnifiedPipelineRole } from '../../src/setup/roles.js';
-import { loadConfig } from '../../src/config/env.js';
+import { defaultMaxRoomsAwaitingApply, loadConfig } from '../../src/config/env.js';
 import { ensureSourceSchema, projectRoot } from '../../src/setup/source-schemas.js';
 import { temporalCliPath } from '../../src/setup/temporal.js';
 import { sharedTestTemporal, suiteNamespace } from './shared-temporal.js';
@@ -235,7 +235,7 @@ export class TestPipeline {
       maxInFlight: this.options.maxInFlight ?? 16,
       maxBatchChanges: 500,
       maxQueuedChanges: 20_000,
-      maxRoomsAwaitingApply: 256,
+      maxRoomsAwaitingApply: defaultMaxRoomsAwaitingApply,
       minSendIntervalMs: 100,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       log: createLogger(`test.connector.${source}`),

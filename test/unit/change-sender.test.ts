@@ -173,26 +173,28 @@ test('a busy workflow gets at most one signal per interval; a quiet one is signa
   assert.equal(h2.length, 1, 'H2 was not held back by H1');
 });
 
-test('admission: past the bound of rooms awaiting an apply, deliveries wait until the ledger shows rooms applied', async () => {
+/** A sender under an admission bound whose deliveries are taken at once, recording the workflows delivered to. */
+function admittingSender(maxAwaitingApply: number, awaitingApply: () => Promise<ReadonlySet<string>>) {
   const delivered: string[] = [];
-  let stillWaiting = new Set<string>(['room/H1/1', 'room/H2/1']);
-  let ledgerReads = 0;
   const sender = new ChangeSender({
     deliver: async (workflowId) => {
       delivered.push(workflowId);
     },
-    admission: {
-      maxAwaitingApply: 2,
-      awaitingApply: async () => {
-        ledgerReads += 1;
-        return stillWaiting;
-      },
-      recheckMs: 5,
-    },
+    admission: { maxAwaitingApply, awaitingApply, recheckMs: 5 },
     maxInFlight: 8,
     maxBatchChanges: 100,
     maxQueuedChanges: 1_000,
-    log: { ...log, info: () => undefined },
+    log: { ...log, warn: () => undefined, info: () => undefined },
+  });
+  return { sender, delivered };
+}
+
+test('admission: past the bound of rooms awaiting an apply, deliveries wait until the ledger shows rooms applied', async () => {
+  let stillWaiting = new Set<string>(['room/H1/1', 'room/H2/1']);
+  let ledgerReads = 0;
+  const { sender, delivered } = admittingSender(2, async () => {
+    ledgerReads += 1;
+    return stillWaiting;
   });
   const first = await sender.send([change('H1', '1', 1), change('H2', '1', 2), change('H3', '1', 3)]);
   await Promise.all(first.slice(0, 2));
@@ -213,24 +215,10 @@ test('admission: past the bound of rooms awaiting an apply, deliveries wait unti
 });
 
 test('admission: a ledger read that fails holds the deliveries and is retried', async () => {
-  const delivered: string[] = [];
   let failures = 0;
-  const sender = new ChangeSender({
-    deliver: async (workflowId) => {
-      delivered.push(workflowId);
-    },
-    admission: {
-      maxAwaitingApply: 1,
-      awaitingApply: async () => {
-        if (failures++ < 2) throw new Error('connection reset');
-        return new Set<string>();
-      },
-      recheckMs: 5,
-    },
-    maxInFlight: 8,
-    maxBatchChanges: 100,
-    maxQueuedChanges: 1_000,
-    log: { ...log, warn: () => undefined, info: () => undefined },
+  const { sender, delivered } = admittingSender(1, async () => {
+    if (failures++ < 2) throw new Error('connection reset');
+    return new Set<string>();
   });
   await Promise.all(await sender.send([change('H1', '1', 1), change('H2', '1', 2)]));
   assert.deepEqual(delivered, ['room/H1/1', 'room/H2/1']);
