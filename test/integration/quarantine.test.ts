@@ -127,7 +127,12 @@ test('a room whose apply keeps failing is quarantined while 50 others converge; 
   assert.equal(notSold.sellable, false);
   assert.equal(notSold.sellable_availability, 0);
   assert.match(notSold.reason ?? '', /^quarantined since .*test refuses room 13/);
-  assert.ok((await bookable('12')).sellable, 'its neighbours keep selling');
+  // The quarantine does not spread; on a loaded machine a lag page may hold the neighbour stale for a moment, as at the start.
+  const neighbour = await waitFor('its neighbour sellable', async () => {
+    const row = await bookable('12');
+    return row.sellable ? row : undefined;
+  });
+  assert.ok(neighbour.sellable, 'its neighbours keep selling');
 
   const page = await waitFor('the quarantine paged through the monitor', async () =>
     receiver.on('/webhook').find((alert) => alert.body['type'] === 'room-sync.quarantine.page' && alert.body['room'] === `${hotel}/${failing}`),
