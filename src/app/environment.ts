@@ -12,6 +12,7 @@ import { ensureSourceSchema, projectRoot } from '../setup/source-schemas.js';
 import { ensureTemporalServer } from '../setup/temporal.js';
 import { ensureSearchAttributes } from '../setup/search-attributes.js';
 import { Connection } from '@temporalio/client';
+import { describeConnectionSettings, isSecuredConnection } from '../temporal/connection-settings.js';
 
 export interface PreparedEnvironment {
   /** Stops the Temporal dev server if this process started it; a running one is left alone. */
@@ -78,10 +79,12 @@ export async function prepareEnvironment(config: AppConfig, options: PrepareOpti
     projectRoot,
     address: config.TEMPORAL_ADDRESS,
     namespace: config.TEMPORAL_NAMESPACE,
+    secured: isSecuredConnection(config.temporalConnection),
     log: say,
   });
   if (temporal.started) log.info('started Temporal dev server', { address: config.TEMPORAL_ADDRESS, ui: config.TEMPORAL_UI_URL });
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  else log.info('using the Temporal server found', { address: config.TEMPORAL_ADDRESS, connection: describeConnectionSettings(config.temporalConnection) });
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, ...config.temporalConnection });
   try {
     const registered = await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
     if (registered.length > 0) log.info('registered search attributes', { namespace: config.TEMPORAL_NAMESPACE, registered });

@@ -83,6 +83,7 @@ export class Resources {
     if (!this.temporalClient) {
       this.clientConnection = await Connection.connect({
         address: this.config.TEMPORAL_ADDRESS,
+        ...this.config.temporalConnection,
         interceptors: [busyWorkflowRetryInterceptor(this.onRetry)],
       });
       this.temporalClient = new Client({ connection: this.clientConnection, namespace: this.config.TEMPORAL_NAMESPACE });
@@ -93,7 +94,7 @@ export class Resources {
   async workerConnection(): Promise<NativeConnection> {
     if (!this.nativeConnection) {
       const { NativeConnection } = await temporalWorkerModule(this.config.LOG_LEVEL);
-      this.nativeConnection = await NativeConnection.connect({ address: this.config.TEMPORAL_ADDRESS });
+      this.nativeConnection = await NativeConnection.connect({ address: this.config.TEMPORAL_ADDRESS, ...this.config.temporalConnection });
     }
     return this.nativeConnection;
   }

@@ -13,6 +13,8 @@ import { allocateLayout, clusterProcessNames, frontendAddress, readLayout, servi
 import { ensureClusterSchemas } from './persistence.js';
 import { killProcess, logTail, processFiles, runningPid, startDetached, stopProcess } from './processes.js';
 import { writeServerConfigs, writeUiServerConfig } from './server-config.js';
+import { clusterCertificates, clusterClientTls, clusterTlsEnvironment, ensureClusterCertificates } from './certificates.js';
+import type { TLSConfig } from '@temporalio/client';
 
 export type ClusterMember = ClusterProcessName | 'ui';
 
@@ -125,7 +127,7 @@ async function waitUntilServing(dataDir: string, layout: ClusterLayout, members:
         return false;
       }
     }
-    const connection = await Connection.connect({ address, connectTimeout: '3s' });
+    const connection = await Connection.connect({ address, connectTimeout: '3s', ...(await clusterConnectionTls(layout, dataDir)) });
     try {
       if (await ensureNamespace(connection, layout.namespace)) log(`registered namespace ${layout.namespace} (retention ${retentionDays} days)`);
       const registered = await ensureSearchAttributes(connection, layout.namespace);
@@ -178,11 +180,18 @@ async function probeWorkflow(connection: Connection, namespace: string): Promise
   await connection.workflowService.terminateWorkflowExecution({ namespace, workflowExecution: { workflowId, runId }, reason: 'readiness probe', identity: 'room-sync cluster start' });
 }
 
+/** The TLS a client of this cluster connects with (none unless started with --tls). */
+export async function clusterConnectionTls(layout: ClusterLayout, dataDir: string): Promise<{ tls?: TLSConfig }> {
+  return layout.tls ? { tls: await clusterClientTls(clusterCertificates(dataDir)) } : {};
+}
+
 export interface StartedCluster {
   readonly layout: ClusterLayout;
   readonly address: string;
   readonly uiUrl: string | null;
   readonly started: readonly ClusterMember[];
+  /** What points room-sync at it: TEMPORAL_ADDRESS, TEMPORAL_UI_URL, and the TLS variables when it serves TLS. */
+  readonly environment: Readonly<Record<string, string>>;
 }
 
 /** Idempotent: the members already running are left alone, the others started; the layout of a previous start is kept. */
@@ -196,6 +205,10 @@ export async function startCluster(options: ClusterOptions): Promise<StartedClus
     layout = await allocateLayout({ ...options, host: options.host ?? '127.0.0.1' });
     await writeLayout(dataDir, layout);
   }
+  if (options.tls !== undefined && options.tls !== layout.tls) {
+    throw new Error(`the cluster in ${dataDir} was set up ${layout.tls ? 'with' : 'without'} --tls; start it the same way, or stop it and remove the folder to change`);
+  }
+  if (layout.tls) await ensureClusterCertificates(dataDir, log);
   const moduleDir = await temporalServerModuleDir();
   await ensureClusterSchemas(binaries.sqlTool, layout, postgresSchemaDirs(moduleDir), log);
   await writeServerConfigs(layout, clusterProcessNames, dataDir);
@@ -211,7 +224,12 @@ export async function startCluster(options: ClusterOptions): Promise<StartedClus
     if (started.length === 1) await waitUntilListening(dataDir, layout, member, projectRoot, options.readyTimeoutMs ?? defaultReadyTimeoutMs);
   }
   await waitUntilServing(dataDir, layout, members, projectRoot, options.readyTimeoutMs ?? defaultReadyTimeoutMs, log);
-  return { layout, address: frontendAddress(layout), uiUrl: uiServer === null ? null : uiUrl(layout), started };
+  const environment = {
+    TEMPORAL_ADDRESS: frontendAddress(layout),
+    ...(uiServer === null ? {} : { TEMPORAL_UI_URL: uiUrl(layout) }),
+    ...(layout.tls ? clusterTlsEnvironment(clusterCertificates(dataDir)) : {}),
+  };
+  return { layout, address: frontendAddress(layout), uiUrl: uiServer === null ? null : uiUrl(layout), started, environment };
 }
 
 export interface MemberStatus {

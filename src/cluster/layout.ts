@@ -28,6 +28,8 @@ export const clusterLayoutSchema = z.object({
   postgres: z.object({ host: z.string().min(1), port, user: z.string().min(1), password: z.string() }),
   databases: z.object({ main: z.string().min(1), visibility: z.string().min(1) }),
   namespace: z.string().min(1),
+  /** The frontend serves mutual TLS with the certificates in <data dir>/tls (`cluster start --tls`). */
+  tls: z.boolean().default(false),
 });
 export type ClusterLayout = z.infer<typeof clusterLayoutSchema>;
 
@@ -72,6 +74,8 @@ export interface LayoutRequest {
   readonly postgresUrl: string;
   readonly databasePrefix: string;
   readonly namespace: string;
+  /** Mutual TLS on the frontend; kept with the layout, so a restart serves the same. */
+  readonly tls?: boolean;
 }
 
 /** Ports for every process (free ones, but for the frontend's and UI's when asked for). */
@@ -101,6 +105,7 @@ export async function allocateLayout(request: LayoutRequest): Promise<ClusterLay
     },
     databases: { main: `${request.databasePrefix}temporal`, visibility: `${request.databasePrefix}temporal_visibility` },
     namespace: request.namespace,
+    tls: request.tls ?? false,
   };
 }
 

@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { clusterCertificates, clusterServerName } from './certificates.js';
 import { frontendAddress, historyShards, serviceOf, type ClusterLayout, type ClusterProcessName, type ProcessPorts } from './layout.js';
 
 export function configDir(dataDir: string): string {
@@ -42,6 +43,23 @@ function pool(name: ClusterProcessName): { max: number; idle: number } {
   return serviceOf(name) === 'history' ? { max: 8, idle: 2 } : { max: 4, idle: 1 };
 }
 
+/**
+ * Mutual TLS on the frontend (`cluster start --tls`): clients need a certificate of the
+ * cluster's CA. The internal worker service reaches the frontend with the client certificate;
+ * traffic between the hosts stays plain (they listen on localhost only).
+ */
+function tlsConfig(dataDir: string): Record<string, unknown> {
+  const certs = clusterCertificates(dataDir);
+  const client = { serverName: clusterServerName, rootCaFiles: [certs.caCert] };
+  return {
+    frontend: {
+      server: { certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFiles: [certs.caCert], requireClientAuth: true },
+      client,
+    },
+    systemWorker: { certFile: certs.clientCert, keyFile: certs.clientKey, client },
+  };
+}
+
 export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, dataDir: string): Record<string, unknown> {
   const { postgres } = layout;
   const store = (databaseName: string, { max, idle }: { max: number; idle: number }) => ({
@@ -70,7 +88,10 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
         'postgres-visibility': store(layout.databases.visibility, { max: 2, idle: 1 }),
       },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: layout.host } },
+    global: {
+      membership: { maxJoinDuration: '30s', broadcastAddress: layout.host },
+      ...(layout.tls ? { tls: tlsConfig(dataDir) } : {}),
+    },
     services: {
       frontend: { rpc: rpc(layout.processes.frontend) },
       matching: { rpc: rpc(layout.processes.matching) },
@@ -102,8 +123,12 @@ export async function writeServerConfigs(layout: ClusterLayout, names: readonly 
   }
 }
 
-export function uiServerConfig(layout: ClusterLayout): Record<string, unknown> {
+export function uiServerConfig(layout: ClusterLayout, dataDir: string): Record<string, unknown> {
+  const certs = clusterCertificates(dataDir);
   return {
+    ...(layout.tls
+      ? { tls: { caFile: certs.caCert, certFile: certs.clientCert, keyFile: certs.clientKey, serverName: clusterServerName, enableHostVerification: true } }
+      : {}),
     temporalGrpcAddress: frontendAddress(layout),
     host: layout.host,
     port: layout.uiPort,
@@ -121,5 +146,5 @@ export function uiConfigDir(dataDir: string): string {
 /** The UI server reads <dir>/<env>.yaml like the Temporal server (`--root`, `--config`, `--env ui`). */
 export async function writeUiServerConfig(layout: ClusterLayout, dataDir: string): Promise<void> {
   await mkdir(uiConfigDir(dataDir), { recursive: true });
-  await writeFile(join(uiConfigDir(dataDir), 'ui.yaml'), stringify(uiServerConfig(layout)));
+  await writeFile(join(uiConfigDir(dataDir), 'ui.yaml'), stringify(uiServerConfig(layout, dataDir)));
 }

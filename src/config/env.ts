@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeUrl, registerSecrets, scrubString } from '../observability/redact.js';
+import { loadTemporalProfile, TemporalProfileError, type TemporalConnectionSettings } from '../temporal/connection-settings.js';
 
 /** Where a value came from when it is not set: the contract's local defaults. */
 export const localDefaults = {
@@ -143,14 +144,17 @@ export const envSchema = z
     }
   });
 
-export type AppConfig = z.infer<typeof envSchema>;
+export type AppConfig = z.infer<typeof envSchema> & {
+  /** TLS, API key and gRPC headers for every Temporal connection (src/temporal/connection-settings.ts). */
+  readonly temporalConnection: TemporalConnectionSettings;
+};
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
 /** Variables whose value is a secret, or may carry one (webhook URLs with a token in the path or query). */
-const secretVariables = new Set(['PAGERDUTY_ROUTING_KEY']);
+const secretVariables = new Set(['PAGERDUTY_ROUTING_KEY', 'TEMPORAL_API_KEY']);
 const urlVariables = new Set(['ALERT_WEBHOOK_URLS', 'PAGERDUTY_EVENTS_URL']);
 
 /** What an error message may show of a variable's value: never a key, a token or a password. */
@@ -175,6 +179,7 @@ function shownValue(variable: string, value: string): string {
 export function configSecrets(config: AppConfig): { value: string; replacement: string }[] {
   const secrets: { value: string; replacement: string }[] = [];
   if (config.PAGERDUTY_ROUTING_KEY !== undefined) secrets.push({ value: config.PAGERDUTY_ROUTING_KEY, replacement: '[redacted routing key]' });
+  if (config.temporalConnection.apiKey !== undefined) secrets.push({ value: config.temporalConnection.apiKey, replacement: '[redacted Temporal API key]' });
   for (const url of [...config.ALERT_WEBHOOK_URLS, ...(config.PAGERDUTY_EVENTS_URL === undefined ? [] : [config.PAGERDUTY_EVENTS_URL])]) {
     const shown = describeUrl(url);
     if (shown !== url) secrets.push({ value: url, replacement: shown });
@@ -194,17 +199,31 @@ export function configSecrets(config: AppConfig): { value: string; replacement: 
  * no secret of it). The secrets of a valid configuration are handed to the log redaction.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const parsed = envSchema.safeParse(env);
+  let temporal: ReturnType<typeof loadTemporalProfile>;
+  try {
+    temporal = loadTemporalProfile(env);
+  } catch (error) {
+    if (error instanceof TemporalProfileError) throw new ConfigError(`invalid configuration:\n  ${error.message}`);
+    throw error;
+  }
+  // A Temporal profile's address and namespace count where the variables are not set.
+  const input: NodeJS.ProcessEnv = {
+    ...env,
+    TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? temporal.address,
+    TEMPORAL_NAMESPACE: env.TEMPORAL_NAMESPACE ?? temporal.namespace,
+  };
+  const parsed = envSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? '');
       const entry = typeof issue.path[1] === 'number' ? ` (entry ${issue.path[1] + 1})` : '';
-      return `  ${variable}=${JSON.stringify(shownValue(variable, env[variable] ?? ''))}${entry}: ${issue.message}`;
+      return `  ${variable}=${JSON.stringify(shownValue(variable, input[variable] ?? ''))}${entry}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   }
-  registerSecrets(configSecrets(parsed.data));
-  return parsed.data;
+  const config: AppConfig = { ...parsed.data, temporalConnection: temporal.connection };
+  registerSecrets(configSecrets(config));
+  return config;
 }
 
 /** True when the URL points at this machine's default server, where the demo may seed and set-up may manage Postgres. */

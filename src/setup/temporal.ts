@@ -180,11 +180,19 @@ export async function ensureTemporalServer(opts: {
   projectRoot: string;
   address: string;
   namespace: string;
+  /** TLS or an API key is configured: the server is someone else's, and no dev server can stand in for it. */
+  secured?: boolean;
   log: Log;
 }): Promise<{ started: boolean; stop(): Promise<void> }> {
   // Someone else's server (or one we started earlier): use it, never stop it.
   if (await isTemporalReachable(opts.address)) {
     return { started: false, stop: async () => undefined };
+  }
+  if (opts.secured === true) {
+    throw new Error(
+      `no Temporal server answers on ${opts.address}, and TLS or an API key is configured for it (TEMPORAL_TLS*, TEMPORAL_API_KEY or a Temporal profile): ` +
+        'room-sync starts a local dev server only for a plain local address; check TEMPORAL_ADDRESS and that the server is up',
+    );
   }
   const cliPath = await ensureTemporalCli(opts.projectRoot, opts.log);
   const serverOptions = {

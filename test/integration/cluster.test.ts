@@ -2,7 +2,9 @@
 // (`room-sync cluster start`: frontend, matching, worker service, two history hosts on
 // Postgres): snapshot, changes from both sources, a conflict and its audit row, a
 // quarantine and its retry, rooms found by search attributes, a room's history fetched
-// from the cluster and replayed. The cluster has databases and a data folder of its own.
+// from the cluster and replayed. The cluster has databases and a data folder of its own, and
+// its frontend serves mutual TLS (`cluster start --tls`): every connection here, the test's
+// and room-sync's own (configured by TEMPORAL_TLS_* as a user sets them), goes through it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -11,7 +13,8 @@ import { after, before, test } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { retryRoomDeadLetters } from '../../src/app/dead-letter-retry.js';
 import { commandReplay } from '../../src/cli/replay-command.js';
-import { clusterStatus, startCluster, stopCluster, type StartedCluster } from '../../src/cluster/cluster.js';
+import { clusterConnectionTls, clusterStatus, startCluster, stopCluster, type StartedCluster } from '../../src/cluster/cluster.js';
+import { Resources } from '../../src/app/resources.js';
 import { dropClusterDatabases } from '../../src/cluster/persistence.js';
 import { loadConfig } from '../../src/config/env.js';
 import { adminUrlFor } from '../../src/setup/postgres.js';
@@ -70,9 +73,14 @@ before(async () => {
     databasePrefix,
     namespace: 'default',
     ui: false,
+    tls: true,
     log: () => undefined,
   });
-  env = await TestWorkflowEnvironment.createFromExistingServer({ address: cluster.address, namespace: 'default' });
+  env = await TestWorkflowEnvironment.createFromExistingServer({
+    address: cluster.address,
+    namespace: 'default',
+    connectionOptions: await clusterConnectionTls(cluster.layout, dataDir),
+  });
   dbs = await createTestDatabases('cluster');
   policy = await defaultPolicy();
   await insertLegacyProperty(dbs.legacy, hotel, 'L', 'EUR');
@@ -101,6 +109,45 @@ test('the cluster runs every service as a process of its own: two history hosts,
   assert.deepEqual(alive, ['frontend', 'history-1', 'history-2', 'matching', 'worker']);
   const pids = new Set(status.members.filter((member) => member.alive).map((member) => member.pid));
   assert.equal(pids.size, 5, 'five processes');
+});
+
+/** room-sync's configuration for the cluster, from the variables `cluster start --tls` prints. */
+function clusterConfig() {
+  return loadConfig({ ...process.env, ...cluster.environment, TEMPORAL_NAMESPACE: 'default' });
+}
+
+test('the frontend serves mutual TLS: room-sync connects with the printed TEMPORAL_TLS_* settings, and not without a client certificate', { timeout: 120_000 }, async () => {
+  assert.ok(cluster.environment.TEMPORAL_TLS_CLIENT_CERT_PATH, 'cluster start printed the TLS settings');
+  const resources = new Resources(clusterConfig());
+  try {
+    const client = await resources.client();
+    const { namespaceInfo } = await client.workflowService.describeNamespace({ namespace: 'default' });
+    assert.equal(namespaceInfo?.name, 'default');
+    // The worker's connection (the SDK's core, not grpc-js) too.
+    const worker = await resources.workerConnection();
+    const info = await worker.workflowService.getSystemInfo({});
+    assert.ok(info.serverVersion !== undefined && info.serverVersion !== '', 'the worker connection reached the frontend');
+  } finally {
+    await resources.close();
+  }
+  // Without the client certificate the handshake is refused; without TLS the frontend does not answer gRPC.
+  const { TEMPORAL_TLS_CLIENT_CERT_PATH: _cert, TEMPORAL_TLS_CLIENT_KEY_PATH: _key, ...serverOnly } = cluster.environment;
+  for (const [what, environment] of [['no client certificate', serverOnly], ['plain TCP', { TEMPORAL_ADDRESS: cluster.address }]] as const) {
+    const refused = new Resources(loadConfig({ ...process.env, ...environment, TEMPORAL_NAMESPACE: 'default' }));
+    try {
+      await assert.rejects(
+        (async () => {
+          const client = await refused.client();
+          await client.workflowService.describeNamespace({ namespace: 'default' });
+        })(),
+        // grpc-js gives up on the channel: the handshake (or, over plain TCP, the HTTP/2 preface) never succeeds.
+        { message: /Failed to connect before the deadline/ },
+        `${what}: refused`,
+      );
+    } finally {
+      await refused.close();
+    }
+  }
 });
 
 test('snapshot, then changes from both sources, on the cluster: the unified view equals the reference and a conflict has its audit row', { timeout: 300_000 }, async () => {
@@ -167,7 +214,7 @@ test('a room whose apply keeps failing is quarantined while the others converge;
 });
 
 test('a room’s history fetched from the cluster replays against the current workflow code', { timeout: 300_000 }, async () => {
-  const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: cluster.address, TEMPORAL_NAMESPACE: 'default' });
+  const config = clusterConfig();
   const lines: string[] = [];
   const errors: string[] = [];
   const code = await commandReplay(config, { room: `${hotel}/3` }, { out: (line) => lines.push(line), err: (line) => errors.push(line) }, { workflowBundle: await workflowBundle() });

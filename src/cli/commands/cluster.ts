@@ -32,13 +32,15 @@ export const registerClusterCommands: CommandGroup = (program, context) => {
     .option('--ui-port <port>', "the Temporal UI's port (default: TEMPORAL_UI_URL's; 0 for any free one)")
     .option('--database-prefix <prefix>', 'names the databases <prefix>temporal and <prefix>temporal_visibility', '')
     .option('--no-ui', 'no Temporal UI server')
+    .option('--tls', 'the frontend serves mutual TLS: certificates of a CA of its own made in <data dir>/tls (kept for later starts)')
     .addHelpText(
       'after',
       '\nThe databases go on the Postgres server of UNIFIED_DATABASE_URL, as that URL\'s user. Ports are chosen at the\n' +
         'first start and kept in <data dir>/cluster.json; starting again starts only what is not running.\n' +
-        examples('room-sync cluster start', 'room-sync cluster start --frontend-port 7300 --ui-port 8300', 'TEMPORAL_ADDRESS=127.0.0.1:7300 npm start'),
+        'The last line printed is the variables that point room-sync at the cluster (with --tls, its TEMPORAL_TLS_* too).\n' +
+        examples('room-sync cluster start', 'room-sync cluster start --frontend-port 7300 --ui-port 8300', 'TEMPORAL_ADDRESS=127.0.0.1:7300 npm start', 'room-sync cluster start --tls --data-dir .data/cluster-tls --frontend-port 7400 --ui-port 8400'),
     )
-    .action(async (options: { dataDir: string; frontendPort?: string; uiPort?: string; databasePrefix: string; ui: boolean }) => {
+    .action(async (options: { dataDir: string; frontendPort?: string; uiPort?: string; databasePrefix: string; ui: boolean; tls?: boolean }) => {
       const config = context.config();
       const say = (message: string) => context.log.info(message);
       const frontendPort = options.frontendPort === undefined ? parseAddress(config.TEMPORAL_ADDRESS).port : portOption('frontend-port', options.frontendPort);
@@ -52,10 +54,11 @@ export const registerClusterCommands: CommandGroup = (program, context) => {
         databasePrefix: options.databasePrefix,
         namespace: config.TEMPORAL_NAMESPACE,
         ui: options.ui,
+        ...(options.tls === true ? { tls: true } : {}),
         log: say,
       });
-      say(`cluster ready: frontend ${started.address}${started.uiUrl === null ? '' : `, Temporal UI ${started.uiUrl}`}`);
-      process.stdout.write(`TEMPORAL_ADDRESS=${started.address}${started.uiUrl === null ? '' : ` TEMPORAL_UI_URL=${started.uiUrl}`}\n`);
+      say(`cluster ready: frontend ${started.address}${started.layout.tls ? ' (mutual TLS)' : ''}${started.uiUrl === null ? '' : `, Temporal UI ${started.uiUrl}`}`);
+      process.stdout.write(`${Object.entries(started.environment).map(([name, value]) => `${name}=${value}`).join(' ')}\n`);
     });
 
   cluster
@@ -77,7 +80,8 @@ export const registerClusterCommands: CommandGroup = (program, context) => {
       const { layout } = found;
       process.stdout.write(
         `${[line(header), ...rows.map(line)].join('\n')}\n` +
-          `databases ${layout.databases.main}, ${layout.databases.visibility} on ${layout.postgres.host}:${layout.postgres.port}; namespace ${layout.namespace}\n`,
+          `databases ${layout.databases.main}, ${layout.databases.visibility} on ${layout.postgres.host}:${layout.postgres.port}; namespace ${layout.namespace}` +
+          `${layout.tls ? `; frontend serves mutual TLS (certificates in ${join(dataDirOf(options.dataDir), 'tls')})` : ''}\n`,
       );
       if (found.members.some((member) => member.member !== 'ui' && !member.alive)) context.exitWith(3);
     });
