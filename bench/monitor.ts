@@ -43,6 +43,8 @@ const emptyRecord = (): Record<ComponentName, number> => ({
 export class Monitor {
   private readonly meters = new Map<ComponentName, ProcessMeter>(componentNames.map((name) => [name, new ProcessMeter()]));
   private readonly pids = new Map<ComponentName, ComponentPids>();
+  /** Databases whose Postgres backends count in a component: a cluster's persistence is Temporal's, as the dev server's SQLite is. */
+  private readonly databases = new Map<ComponentName, readonly string[]>();
   private timer: NodeJS.Timeout | null = null;
   private sampling: Promise<void> = Promise.resolve();
   private unifiedQueries = 0;
@@ -59,6 +61,11 @@ export class Monitor {
   /** Sets (or with an empty list, clears) the processes a component is made of. */
   track(component: ComponentName, roots: number[], withChildren = true): void {
     this.pids.set(component, { roots, withChildren });
+  }
+
+  /** The backends serving these databases count in the component too (with an empty list, no longer). */
+  trackDatabases(component: ComponentName, databases: readonly string[]): void {
+    this.databases.set(component, databases);
   }
 
   start(): void {
@@ -123,9 +130,17 @@ export class Monitor {
 
   private async sample(): Promise<void> {
     const tree = processTree();
+    const backendsOf = new Map<ComponentName, number[]>();
+    for (const [name, databases] of this.databases) {
+      if (databases.length === 0) continue;
+      const { rows } = await this.admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)', [databases]);
+      backendsOf.set(name, rows.map((row) => row.pid));
+    }
     for (const [name, { roots, withChildren }] of this.pids) {
       const live = roots.length === 0 ? [] : withChildren ? withDescendants(roots, tree) : roots;
-      this.meters.get(name)?.sample(live, roots);
+      const backends = backendsOf.get(name) ?? [];
+      // Memory stays the processes' own: a backend's RSS is mostly Postgres's shared buffers.
+      this.meters.get(name)?.sample([...live, ...backends], roots);
     }
     const { rows: backends } = await this.admin.query<{ pid: number; application_name: string }>(
       `SELECT pid, application_name FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,

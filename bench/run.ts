@@ -161,6 +161,7 @@ async function bench(options: BenchOptions): Promise<void> {
       await pipeline.startWorker();
       // On the cluster, 'temporal' is every service process and 'worker' every worker process; the cluster meter splits them.
       monitor.track('temporal', pipeline.temporalPids);
+      if (pipeline.cluster) monitor.trackDatabases('temporal', [pipeline.cluster.databases.main, pipeline.cluster.databases.visibility]);
       monitor.track('worker', pipeline.workerPids);
       clusterMeter = pipeline.cluster ? new ClusterMeter(admin, pipeline.cluster, pipeline.clusterPids) : null;
       clusterMeter?.start();
@@ -252,6 +253,7 @@ async function bench(options: BenchOptions): Promise<void> {
       await floor.start(admin);
       const floorTemporal = floor.temporalPid;
       const floorWorker = floor.workerPid;
+      monitor.trackDatabases('temporal', []);
       if (floorTemporal !== null) monitor.track('temporal', [floorTemporal]);
       if (floorWorker !== null) monitor.track('worker', [floorWorker]);
       monitor.track('connectors', floor.senderPids);

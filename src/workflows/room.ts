@@ -1,6 +1,8 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   allHandlersFinished,
   condition,
   makeContinueAsNewFunc,
@@ -124,48 +126,60 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   }));
 
   const runIsLong = () => batchesApplied >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
-  for (;;) {
-    await condition(() => pending.length > 0 || retries.length > 0 || reResolve !== null || runIsLong());
-    if (runIsLong()) {
-      await condition(allHandlersFinished);
-      // The task timeout of the code now running (a run started with an older one would carry it on forever).
-      const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes, workflowTaskTimeout: roomWorkflowTaskTimeout });
-      await next({ room, carried: { pending, retries, row, quarantine, reResolve }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
-    }
-    const retry = retries.shift();
-    const batch = retry ? [...retry.changes] : pending.splice(0, maxChangesPerApply);
-    const retriedDeadLetterIds = retry ? [...retry.deadLetterIds] : [];
-    // A re-resolution rides with the next apply of changes, or runs alone: the apply resolves under the active policy.
-    const reResolving = retry ? null : reResolve;
-    if (reResolving) reResolve = null;
-    const summary =
-      reResolving && batch.length === 0 ? `re-resolve under policy ${reResolving.policyVersion} (#${reResolving.activation})` : describeBatch(batch, retry !== undefined);
-    try {
-      const result = await applyRoomChanges.executeWithOptions({ ...applyOptions, summary }, [
-        { changes: batch, retriedDeadLetterIds, quarantineAfterAttempts, ...(reResolving ? { reResolve: [room] } : {}) },
-      ]);
-      const outcome = result.rooms.find((candidate) => candidate.room === roomText);
-      if (outcome) {
-        row = outcome.view;
-        lastConflicts = outcome.conflicts;
-        keepSearchAttributesCurrent(row);
+  // A cancel of the room's workflow is heard once for the whole run, and the loop runs in a
+  // non-cancellable scope: every condition() and local activity in the (cancellable) root scope
+  // would hang a reaction on its never-settled cancelRequested, keeping each batch's closures
+  // (the changes it applied) in the cached run until it ends. A cancel still ends the run as
+  // cancelled: at once while it waits, after the apply in flight is done and recorded.
+  let cancelRequest: Error | null = null;
+  CancellationScope.current().cancelRequested.catch((request: unknown) => {
+    cancelRequest = request instanceof Error ? request : new CancelledFailure(String(request));
+  });
+  await CancellationScope.nonCancellable(async () => {
+    for (;;) {
+      await condition(() => cancelRequest !== null || pending.length > 0 || retries.length > 0 || reResolve !== null || runIsLong());
+      if (cancelRequest !== null) throw cancelRequest;
+      if (runIsLong()) {
+        await condition(allHandlersFinished);
+        // The task timeout of the code now running (a run started with an older one would carry it on forever).
+        const next = makeContinueAsNewFunc<typeof roomWorkflow>({ typedSearchAttributes: workflowInfo().typedSearchAttributes, workflowTaskTimeout: roomWorkflowTaskTimeout });
+        await next({ room, carried: { pending, retries, row, quarantine, reResolve }, ...(input.maxBatchesPerRun ? { maxBatchesPerRun } : {}) });
       }
-      if (result.quarantineLifted) quarantine = null;
-    } catch (error) {
-      const failure = roomApplyFailureOf(error);
-      if (failure === null) throw error;
-      // A re-resolution alone has no change to dead-letter: the row stays, the re-resolution workflow asks again.
-      if (batch.length === 0 && !retry) continue;
-      quarantine = await quarantineRoomChanges({
-        room,
-        changes: batch,
-        reason: failure.message,
-        quarantineKey: `${workflowInfo().runId}:${batchesApplied}`,
-        retriedDeadLetterIds,
-      });
+      const retry = retries.shift();
+      const batch = retry ? [...retry.changes] : pending.splice(0, maxChangesPerApply);
+      const retriedDeadLetterIds = retry ? [...retry.deadLetterIds] : [];
+      // A re-resolution rides with the next apply of changes, or runs alone: the apply resolves under the active policy.
+      const reResolving = retry ? null : reResolve;
+      if (reResolving) reResolve = null;
+      const summary =
+        reResolving && batch.length === 0 ? `re-resolve under policy ${reResolving.policyVersion} (#${reResolving.activation})` : describeBatch(batch, retry !== undefined);
+      try {
+        const result = await applyRoomChanges.executeWithOptions({ ...applyOptions, summary }, [
+          { changes: batch, retriedDeadLetterIds, quarantineAfterAttempts, ...(reResolving ? { reResolve: [room] } : {}) },
+        ]);
+        const outcome = result.rooms.find((candidate) => candidate.room === roomText);
+        if (outcome) {
+          row = outcome.view;
+          lastConflicts = outcome.conflicts;
+          keepSearchAttributesCurrent(row);
+        }
+        if (result.quarantineLifted) quarantine = null;
+      } catch (error) {
+        const failure = roomApplyFailureOf(error);
+        if (failure === null) throw error;
+        // A re-resolution alone has no change to dead-letter: the row stays, the re-resolution workflow asks again.
+        if (batch.length === 0 && !retry) continue;
+        quarantine = await quarantineRoomChanges({
+          room,
+          changes: batch,
+          reason: failure.message,
+          quarantineKey: `${workflowInfo().runId}:${batchesApplied}`,
+          retriedDeadLetterIds,
+        });
+      }
+      batchesApplied += 1;
     }
-    batchesApplied += 1;
-  }
+  });
 }
 
 /** HotelClass and PolicyVersion follow the row, so the UI can list rooms by class or by policy. */

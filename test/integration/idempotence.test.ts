@@ -2,6 +2,8 @@
 // workflow must make a replay change nothing. And legal's conflict_audit is append-only.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities/index.js';
 import type { SourceChange } from '../../src/mapping/change.js';
@@ -313,4 +315,21 @@ test('signals (as the connectors send them) land on the next run when one arrive
   assert.equal(stored.unified?.availability, 15, 'cloud owns availability; its newest value is 15');
   assert.equal(stored.unified?.rate_minor, '4015', 'cloud-managed: the newest cloud rate');
   assert.equal(stored.sources?.legacy && (stored.sources.legacy as { position: string }).position, last.legacy, 'the newest legacy change is stored');
+});
+
+test('a cancelled room workflow ends its run as cancelled (the loop hears a cancel while it waits); the next change starts a new run', async () => {
+  const room = { hotelCode: 'IDEM2', roomCode: 'CX1' };
+  const workflowId = `room/${room.hotelCode}/${room.roomCode}`;
+  const deliver = (change: SourceChange) =>
+    env.client.workflow.signalWithStart(roomWorkflow, { workflowId, taskQueue: pipeline.taskQueue, args: [{ room }], signal: sourceChangesSignal, signalArgs: [[change]] });
+  const first = await deliver(legacyChange('IDEM2', 'CX1', '0000000007000000:00000001', { rateMinor: 5100, availability: 1, roomType: 'twin' }));
+  await waitFor('the first change applied', async () => ((await first.query(roomStateQuery)).batchesApplied >= 1 ? true : undefined));
+  await first.cancel();
+  await assert.rejects(first.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
+  assert.equal((await first.describe()).status.name, 'CANCELLED');
+
+  const second = await deliver(cloudChange('IDEM2', 'CX1', '0000000007000100:00000001', { rateMinor: 5200, currency: 'JPY', availability: 4, roomType: 'twin' }));
+  assert.notEqual(second.signaledRunId, first.signaledRunId, 'a new run');
+  await waitFor('the change after the cancel applied', async () => ((await second.query(roomStateQuery)).row?.availability === 4 ? true : undefined));
+  assert.equal((await roomState('IDEM2', 'CX1')).unified?.availability, 4);
 });
