@@ -180,6 +180,10 @@ export function configSecrets(config: AppConfig): { value: string; replacement: 
   const secrets: { value: string; replacement: string }[] = [];
   if (config.PAGERDUTY_ROUTING_KEY !== undefined) secrets.push({ value: config.PAGERDUTY_ROUTING_KEY, replacement: '[redacted routing key]' });
   if (config.temporalConnection.apiKey !== undefined) secrets.push({ value: config.temporalConnection.apiKey, replacement: '[redacted Temporal API key]' });
+  // A header may carry a token (authorization); none of their values is shown.
+  for (const [name, value] of Object.entries(config.temporalConnection.metadata ?? {})) {
+    if (value.length >= 4) secrets.push({ value, replacement: `[redacted ${name} header]` });
+  }
   for (const url of [...config.ALERT_WEBHOOK_URLS, ...(config.PAGERDUTY_EVENTS_URL === undefined ? [] : [config.PAGERDUTY_EVENTS_URL])]) {
     const shown = describeUrl(url);
     if (shown !== url) secrets.push({ value: url, replacement: shown });

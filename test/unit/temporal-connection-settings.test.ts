@@ -74,6 +74,7 @@ test('gRPC headers from TEMPORAL_GRPC_META_*: named, never shown', () => {
   const config = loadConfig({ ...base, TEMPORAL_GRPC_META_X_TENANT: 'hotels', TEMPORAL_GRPC_META_AUTHORIZATION: 'Bearer secret-token' });
   assert.deepEqual(config.temporalConnection.metadata, { 'x-tenant': 'hotels', authorization: 'Bearer secret-token' });
   assert.equal(describeConnectionSettings(config.temporalConnection), 'plain TCP, gRPC headers authorization, x-tenant');
+  assert.ok(configSecrets(config).some((secret) => secret.value === 'Bearer secret-token'), 'header values are redacted from logs');
 });
 
 test('a TOML profile gives address, namespace and TLS; the variables win over it', async () => {
