@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeUrl, registerSecrets, scrubString } from '../observability/redact.js';
-import { loadTemporalProfile, TemporalProfileError, type TemporalConnectionSettings } from '../temporal/connection-settings.js';
+import { loadTemporalProfile, TemporalProfileError, type TemporalConnectionSettings, type TemporalProfile } from '../temporal/connection-settings.js';
 
 /** Where a value came from when it is not set: the contract's local defaults. */
 export const localDefaults = {
@@ -203,7 +203,7 @@ export function configSecrets(config: AppConfig): { value: string; replacement: 
  * no secret of it). The secrets of a valid configuration are handed to the log redaction.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  let temporal: ReturnType<typeof loadTemporalProfile>;
+  let temporal: TemporalProfile;
   try {
     temporal = loadTemporalProfile(env);
   } catch (error) {
