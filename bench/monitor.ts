@@ -130,22 +130,21 @@ export class Monitor {
 
   private async sample(): Promise<void> {
     const tree = processTree();
-    const backendsOf = new Map<ComponentName, number[]>();
-    for (const [name, databases] of this.databases) {
-      if (databases.length === 0) continue;
-      const { rows } = await this.admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)', [databases]);
-      backendsOf.set(name, rows.map((row) => row.pid));
-    }
+    // One look at the sessions: the bench databases' and those a component claims (a cluster's persistence).
+    const benchDatabases: readonly string[] = Object.values(benchDatabaseNames);
+    const claimed = [...this.databases.values()].flat();
+    const { rows: sessions } = await this.admin.query<{ pid: number; datname: string; application_name: string }>(
+      `SELECT pid, datname, application_name FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
+      [[...benchDatabases, ...claimed]],
+    );
     for (const [name, { roots, withChildren }] of this.pids) {
       const live = roots.length === 0 ? [] : withChildren ? withDescendants(roots, tree) : roots;
-      const backends = backendsOf.get(name) ?? [];
+      const databases = this.databases.get(name) ?? [];
+      const backends = sessions.filter((row) => databases.includes(row.datname)).map((row) => row.pid);
       // Memory stays the processes' own: a backend's RSS is mostly Postgres's shared buffers.
       this.meters.get(name)?.sample([...live, ...backends], roots);
     }
-    const { rows: backends } = await this.admin.query<{ pid: number; application_name: string }>(
-      `SELECT pid, application_name FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
-      [Object.values(benchDatabaseNames)],
-    );
+    const backends = sessions.filter((row) => benchDatabases.includes(row.datname));
     const generator = backends.filter((row) => row.application_name === applicationNames.generator).map((row) => row.pid);
     const pipeline = backends.filter((row) => row.application_name !== applicationNames.generator && row.application_name !== applicationNames.monitor).map((row) => row.pid);
     this.meters.get('generator_postgres')?.sample(generator, []);

@@ -116,6 +116,7 @@ async function waitUntilServing(dataDir: string, layout: ClusterLayout, members:
   let last = 'not started';
   let lastReport = Date.now();
   const address = frontendAddress(layout);
+  const tls = await clusterConnectionTls(layout, dataDir);
   const ready = async (): Promise<boolean> => {
     for (const member of members) {
       if ((await runningPid(dataDir, member, commandOf(projectRoot, member))) === null) {
@@ -127,7 +128,7 @@ async function waitUntilServing(dataDir: string, layout: ClusterLayout, members:
         return false;
       }
     }
-    const connection = await Connection.connect({ address, connectTimeout: '3s', ...(await clusterConnectionTls(layout, dataDir)) });
+    const connection = await Connection.connect({ address, connectTimeout: '3s', ...tls });
     try {
       if (await ensureNamespace(connection, layout.namespace)) log(`registered namespace ${layout.namespace} (retention ${retentionDays} days)`);
       const registered = await ensureSearchAttributes(connection, layout.namespace);
