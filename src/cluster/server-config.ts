@@ -37,13 +37,15 @@ function rpc(ports: ProcessPorts): Record<string, unknown> {
 
 /**
  * Connections per process, most and kept idle: history hosts carry the shards and most of the
- * persistence traffic. Small, since the cluster shares its Postgres (max_connections 100 by default).
- * As many kept idle as may be open: with fewer, Go's pool closes a connection whenever more were
- * busy a moment before, and under load every such close is a new Postgres backend forked and warmed
- * a moment later (measured: about half a core of short-lived backends at 50 changes/s).
+ * persistence traffic. As many kept idle as may be open: with fewer, Go's pool closes a connection
+ * whenever more were busy a moment before, and under load every such close is a new Postgres backend
+ * forked and warmed a moment later (measured: about half a core of short-lived backends at 50
+ * changes/s). Small, since the cluster shares its Postgres (max_connections 100 by default) and keeps
+ * what it opens: 26 at most with the visibility stores' (42 with 8 and 4, which with the test suites
+ * beside it ran the server out of connections).
  */
 function pool(name: ClusterProcessName): { max: number; idle: number } {
-  return serviceOf(name) === 'history' ? { max: 8, idle: 8 } : { max: 4, idle: 4 };
+  return serviceOf(name) === 'history' ? { max: 6, idle: 6 } : { max: 3, idle: 3 };
 }
 
 /**
@@ -88,7 +90,7 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
       numHistoryShards: historyShards,
       datastores: {
         'postgres-default': store(layout.databases.main, pool(name)),
-        'postgres-visibility': store(layout.databases.visibility, { max: 2, idle: 2 }),
+        'postgres-visibility': store(layout.databases.visibility, { max: 1, idle: 1 }),
       },
     },
     global: {
