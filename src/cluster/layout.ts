@@ -30,6 +30,8 @@ export const clusterLayoutSchema = z.object({
   namespace: z.string().min(1),
   /** The frontend serves mutual TLS with the certificates in <data dir>/tls (`cluster start --tls`). */
   tls: z.boolean().default(false),
+  /** Persistence connections each history host keeps open; the other services half (src/cluster/server-config.ts). */
+  persistenceConnections: z.number().int().min(1).max(64).default(8),
 });
 export type ClusterLayout = z.infer<typeof clusterLayoutSchema>;
 
@@ -76,6 +78,8 @@ export interface LayoutRequest {
   readonly namespace: string;
   /** Mutual TLS on the frontend; kept with the layout, so a restart serves the same. */
   readonly tls?: boolean;
+  /** Persistence connections per history host (default 8); fewer where the Postgres is shared with much else. */
+  readonly persistenceConnections?: number;
 }
 
 /** Ports for every process (free ones, but for the frontend's and UI's when asked for). */
@@ -106,6 +110,7 @@ export async function allocateLayout(request: LayoutRequest): Promise<ClusterLay
     databases: { main: `${request.databasePrefix}temporal`, visibility: `${request.databasePrefix}temporal_visibility` },
     namespace: request.namespace,
     tls: request.tls ?? false,
+    persistenceConnections: request.persistenceConnections ?? 8,
   };
 }
 

@@ -36,16 +36,20 @@ function rpc(ports: ProcessPorts): Record<string, unknown> {
 }
 
 /**
- * Connections per process, most and kept idle: history hosts carry the shards and most of the
- * persistence traffic. As many kept idle as may be open: with fewer, Go's pool closes a connection
- * whenever more were busy a moment before, and under load every such close is a new Postgres backend
- * forked and warmed a moment later (measured: about half a core of short-lived backends at 50
- * changes/s). Small, since the cluster shares its Postgres (max_connections 100 by default) and keeps
- * what it opens: 26 at most with the visibility stores' (42 with 8 and 4, which with the test suites
- * beside it ran the server out of connections).
+ * Connections per process, each kept open (idle = max): with fewer kept, Go's pool closes a
+ * connection whenever more were busy a moment before, and under load every such close is a new
+ * Postgres backend forked and warmed a moment later (measured: about half a core of short-lived
+ * backends at 50 changes/s). History hosts carry the shards and most of the persistence traffic and
+ * get the layout's `persistenceConnections` (8 by default: 6 left 50 changes/s unsustained), the
+ * others half; the visibility stores 2 (1 when the layout asks for fewer than 8). All of them stay
+ * open on the shared Postgres: 42 by default, 19 with 4 (the test suite's cluster, beside the other
+ * suites' connections).
  */
-function pool(name: ClusterProcessName): { max: number; idle: number } {
-  return serviceOf(name) === 'history' ? { max: 6, idle: 6 } : { max: 3, idle: 3 };
+function pools(layout: ClusterLayout, name: ClusterProcessName): { main: { max: number; idle: number }; visibility: { max: number; idle: number } } {
+  const history = layout.persistenceConnections;
+  const max = serviceOf(name) === 'history' ? history : Math.max(1, Math.ceil(history / 2));
+  const visibility = history >= 8 ? 2 : 1;
+  return { main: { max, idle: max }, visibility: { max: visibility, idle: visibility } };
 }
 
 /**
@@ -89,8 +93,8 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
       visibilityStore: 'postgres-visibility',
       numHistoryShards: historyShards,
       datastores: {
-        'postgres-default': store(layout.databases.main, pool(name)),
-        'postgres-visibility': store(layout.databases.visibility, { max: 1, idle: 1 }),
+        'postgres-default': store(layout.databases.main, pools(layout, name).main),
+        'postgres-visibility': store(layout.databases.visibility, pools(layout, name).visibility),
       },
     },
     global: {

@@ -74,6 +74,8 @@ before(async () => {
     namespace: 'default',
     ui: false,
     tls: true,
+    // The other suites share the Postgres: 19 connections kept instead of 42.
+    persistenceConnections: 4,
     log: () => undefined,
   });
   env = await TestWorkflowEnvironment.createFromExistingServer({

@@ -19,6 +19,12 @@ function portOption(name: string, value: string): number {
   return port;
 }
 
+function countOption(name: string, value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new ConfigError(`--${name} must be a whole number from 1 to 64, not ${JSON.stringify(value)}`);
+  return count;
+}
+
 export const registerClusterCommands: CommandGroup = (program, context) => {
   const cluster = program
     .command('cluster')
@@ -32,6 +38,7 @@ export const registerClusterCommands: CommandGroup = (program, context) => {
     .option('--ui-port <port>', "the Temporal UI's port (default: TEMPORAL_UI_URL's; 0 for any free one)")
     .option('--database-prefix <prefix>', 'names the databases <prefix>temporal and <prefix>temporal_visibility', '')
     .option('--no-ui', 'no Temporal UI server')
+    .option('--persistence-connections <n>', 'Postgres connections each history host keeps open, the other services half (default 8: 42 in all; fewer on a Postgres shared with much else)')
     .option('--tls', 'the frontend serves mutual TLS: certificates of a CA of its own made in <data dir>/tls (kept for later starts)')
     .addHelpText(
       'after',
@@ -40,7 +47,7 @@ export const registerClusterCommands: CommandGroup = (program, context) => {
         'The last line printed is the variables that point room-sync at the cluster (with --tls, its TEMPORAL_TLS_* too).\n' +
         examples('room-sync cluster start', 'room-sync cluster start --frontend-port 7300 --ui-port 8300', 'TEMPORAL_ADDRESS=127.0.0.1:7300 npm start', 'room-sync cluster start --tls --data-dir .data/cluster-tls --frontend-port 7400 --ui-port 8400'),
     )
-    .action(async (options: { dataDir: string; frontendPort?: string; uiPort?: string; databasePrefix: string; ui: boolean; tls?: boolean }) => {
+    .action(async (options: { dataDir: string; frontendPort?: string; uiPort?: string; databasePrefix: string; ui: boolean; tls?: boolean; persistenceConnections?: string }) => {
       const config = context.config();
       const say = (message: string) => context.log.info(message);
       const frontendPort = options.frontendPort === undefined ? parseAddress(config.TEMPORAL_ADDRESS).port : portOption('frontend-port', options.frontendPort);
@@ -55,6 +62,7 @@ export const registerClusterCommands: CommandGroup = (program, context) => {
         namespace: config.TEMPORAL_NAMESPACE,
         ui: options.ui,
         ...(options.tls === true ? { tls: true } : {}),
+        ...(options.persistenceConnections === undefined ? {} : { persistenceConnections: countOption('persistence-connections', options.persistenceConnections) }),
         log: say,
       });
       say(`cluster ready: frontend ${started.address}${started.layout.tls ? ' (mutual TLS)' : ''}${started.uiUrl === null ? '' : `, Temporal UI ${started.uiUrl}`}`);
