@@ -1,4 +1,4 @@
-// `node --import tsx bench/memory-open.ts [--workflows N] [--rooms-first N] [--cache N] [--snapshot]`:
+// `node --import tsx bench/memory-open.ts [--workflows N] [--rooms-first N] [--cache N] [--snapshot] [--worker-node-option F ...]`:
 // the worker's resident memory with N room workflows open, alone (no load, no baseline), on
 // databases and a Temporal dev server of its own (rs_mem_*, .data/memory-open). It opens
 // workflows as the bench's memory phase does (rooms inserted into legacy, 50 per
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     'rooms-first': { type: 'string', default: '2000' },
     cache: { type: 'string' },
     snapshot: { type: 'boolean', default: false },
+    // e.g. --trace-gc (each isolate's heap after every GC, in worker.log) or --max-semi-space-size=2
+    'worker-node-option': { type: 'string', multiple: true, default: [] },
     'settle-s': { type: 'string', default: '20' },
     'keep-databases': { type: 'boolean', default: false },
   },
@@ -70,7 +72,11 @@ try {
   const connection = await Connection.connect({ address });
   const env = pipelineEnv(names, address);
   if (values.cache !== undefined) env['WORKER_MAX_CACHED_WORKFLOWS'] = values.cache;
-  const worker = ChildService.start('worker', ['src/cli/main.ts', 'worker'], env, join(dataDir, 'worker.log'), ['--heapsnapshot-signal=SIGUSR2']);
+  const worker = ChildService.start('worker', ['src/cli/main.ts', 'worker'], env, join(dataDir, 'worker.log'), [
+    // Not SIGUSR2: Temporal's runtime takes it as a shutdown signal.
+    '--heapsnapshot-signal=SIGWINCH',
+    ...values['worker-node-option'],
+  ]);
   children.push(worker);
   await waitUntil('the worker to poll', 180_000, async () => {
     const response = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
@@ -113,7 +119,7 @@ try {
   const final = report(`${count} open room workflows, ${settleS} s later`);
   process.stdout.write(`${JSON.stringify({ workflows, open: count, cache: values.cache ?? 'default', worker_rss_mib: Number(mib(final?.rssKiB)), worker_hwm_mib: Number(mib(final?.hwmKiB)) })}\n`);
   if (values.snapshot) {
-    process.kill(worker.pid, 'SIGUSR2');
+    process.kill(worker.pid, 'SIGWINCH');
     say(`heap snapshot asked for; it lands in ${projectRoot} (Heap.*.heapsnapshot)`);
     await sleep(30_000);
   }

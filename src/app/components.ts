@@ -4,6 +4,7 @@ import { channelsFromConfig } from '../monitoring/channels.js';
 import { metricsUrl, startMetricsServer } from '../observability/metrics-server.js';
 import { ensureLagMonitor, monitorSettingsFromConfig } from './lag-monitor.js';
 import { ensureReconcileSchedule } from './reconcile-schedule.js';
+import { applyWorkerV8Flags } from '../workers/heap-settings.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Policy } from '../policy/schema.js';
@@ -36,6 +37,9 @@ export async function startWorker(
   const { config } = resources;
   const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT, config.METRICS_HOST) : null;
   if (metricsServer) log.info('metrics endpoint', { url: metricsUrl(config.METRICS_HOST, config.METRICS_PORT), listening: config.METRICS_HOST });
+  // Before the SDK starts its workflow threads: their heaps are most of the worker's memory.
+  applyWorkerV8Flags(config.WORKER_V8_FLAGS);
+  if (config.WORKER_V8_FLAGS.length > 0) log.info('worker V8 heap flags', { flags: config.WORKER_V8_FLAGS.join(' ') });
   // Loaded here, not at the top: only the commands that run a worker pay for the SDK's worker module.
   const { createRoomSyncWorker } = await import('../workers/worker.js');
   const worker = await createRoomSyncWorker({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeUrl, registerSecrets, scrubString } from '../observability/redact.js';
+import { defaultWorkerV8Flags, isV8Flag, parseWorkerV8Flags } from '../workers/heap-settings.js';
 import { loadTemporalProfile, TemporalProfileError, type TemporalConnectionSettings, type TemporalProfile } from '../temporal/connection-settings.js';
 
 /** Where a value came from when it is not set: the contract's local defaults. */
@@ -116,6 +117,12 @@ export const envSchema = z
   METRICS_HOST: z.string().trim().min(1).regex(/^[^\s/]+$/, 'must be a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
   /** Workflows the worker keeps in memory (about 0.25 MiB each); the rest replay their history on their next delivery. */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(2_000),
+  /** V8 heap flags the worker sets before its workflow threads start (src/workers/heap-settings.ts); `off` for V8's defaults. */
+  WORKER_V8_FLAGS: z
+    .string()
+    .default(defaultWorkerV8Flags.join(' '))
+    .transform(parseWorkerV8Flags)
+    .refine((flags) => flags.every(isV8Flag), 'must be V8 flags separated by spaces (e.g. "--heap-growing-percent=25 --max-semi-space-size=2") or off'),
   /** Years archived audit months stay in the database (detached, schema audit_archive) before `audit archive` drops them. */
   AUDIT_RETENTION_YEARS: z.coerce.number().int().min(1).max(100).default(7),
   /**
