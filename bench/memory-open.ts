@@ -1,4 +1,4 @@
-// `node --import tsx bench/memory-open.ts [--workflows N] [--rooms-first N] [--cache N] [--snapshot] [--worker-node-option F ...]`:
+// `node --import tsx bench/memory-open.ts [--workflows N] [--rooms-first N] [--cache N] [--snapshot] [--worker-node-option F ...] [--batches N]`:
 // the worker's resident memory with N room workflows open, alone (no load, no baseline), on
 // databases and a Temporal dev server of its own (rs_mem_*, .data/memory-open). It opens
 // workflows as the bench's memory phase does (rooms inserted into legacy, 50 per
@@ -30,6 +30,10 @@ const { values } = parseArgs({
     'worker-node-option': { type: 'string', multiple: true, default: [] },
     'settle-s': { type: 'string', default: '20' },
     'keep-databases': { type: 'boolean', default: false },
+    // Before the rest are opened: N rounds that change every first room once (one batch each in its
+    // run), one round every --round-s seconds; shows what a batch leaves in a cached run.
+    batches: { type: 'string', default: '0' },
+    'round-s': { type: 'string', default: '10' },
   },
 });
 const workflows = Number(values.workflows);
@@ -94,6 +98,13 @@ try {
   const reflected = async () => (await unified.query<{ rooms: number }>('SELECT count(*)::int AS rooms FROM unified_rooms')).rows[0]?.rooms ?? 0;
   await waitUntil(`${roomsFirst} rooms reflected`, 600_000, async () => (await reflected()) >= roomsFirst, () => null);
   report(`${roomsFirst} rooms reflected`);
+  const rounds = Number(values.batches);
+  for (let round = 1; round <= rounds; round++) {
+    const roundStarted = Date.now();
+    await legacy.query('UPDATE htl_room_inv SET allot_qty = allot_qty + 1');
+    await sleep(Math.max(0, Number(values['round-s']) * 1000 - (Date.now() - roundStarted)));
+    if (round % 5 === 0 || round === rounds) report(`${round}/${rounds} rounds of ${roomsFirst} changes`);
+  }
 
   const added = addRooms(catalog, workflows - roomsFirst);
   const started = Date.now();

@@ -39,6 +39,8 @@ export interface RigOptions {
   /** `dev`: one Temporal dev server (SQLite); `cluster`: `room-sync cluster` (each service its own process, on Postgres). */
   readonly temporal: 'dev' | 'cluster';
   readonly log: (message: string) => void;
+  /** Node options for the worker processes (e.g. --trace-gc: each isolate's heap after every collection, in the worker's log). */
+  readonly workerNodeOptions?: readonly string[];
 }
 
 export type WorkerOnly = 'rooms' | 'monitor';
@@ -223,7 +225,8 @@ export class FaultRig {
   }
 
   private spawn(name: string, args: readonly string[]): ChildService {
-    const child = ChildService.start(name, ['src/cli/main.ts', ...args], this.env(), join(this.dataDir, `${name.replace(/\s+/g, '-')}.log`));
+    const nodeOptions = args[0] === 'worker' ? (this.options.workerNodeOptions ?? []) : [];
+    const child = ChildService.start(name, ['src/cli/main.ts', ...args], this.env(), join(this.dataDir, `${name.replace(/\s+/g, '-')}.log`), nodeOptions);
     spawned.add(child.pid);
     this.children.push(child);
     return child;

@@ -8,7 +8,7 @@ import { say } from '../progress.js';
 import { formatTable, show } from '../table.js';
 import { clusterScenarios, rowPassed, runScenario, runSoak, scenarios, type ScenarioRow, type ScenarioSettings } from './scenarios.js';
 
-const usage = `usage: node --import tsx bench/faults/run.ts [--temporal dev|cluster] [--scenarios 1,2,5] [--rate N] [--rooms N] [--soak-minutes N] [--keep-databases] [--prefix NAME]
+const usage = `usage: node --import tsx bench/faults/run.ts [--temporal dev|cluster] [--scenarios 1,2,5] [--rate N] [--rooms N] [--soak-minutes N] [--keep-databases] [--prefix NAME] [--worker-node-option F ...]
 Scenarios (--temporal dev, the default): ${scenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}; 10 soak.
 Scenarios (--temporal cluster: room-sync cluster, two room workers, a monitor worker, a connector and a standby per source):
   ${clusterScenarios.map((scenario) => `${scenario.id} ${scenario.name}`).join('; ')}.
@@ -36,6 +36,7 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
       'keep-databases': { type: 'boolean', default: false },
       prefix: { type: 'string', default: 'script' },
       temporal: { type: 'string', default: 'dev' },
+      'worker-node-option': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', default: false },
     },
   });
@@ -66,6 +67,7 @@ function parse(argv: string[]): { ids: number[]; settings: ScenarioSettings } | 
       readOnlyS: 60,
       soakMinutes: positive('soak-minutes', values['soak-minutes'], 30),
       keepDatabases: values['keep-databases'],
+      workerNodeOptions: values['worker-node-option'],
       temporal,
       log: say,
     },

@@ -24,6 +24,8 @@ export interface ScenarioSettings {
   readonly sourceOutageS: number;
   readonly readOnlyS: number;
   readonly soakMinutes: number;
+  /** Node options for the worker processes (`--worker-node-option`, e.g. --trace-gc). */
+  readonly workerNodeOptions?: readonly string[];
   readonly keepDatabases: boolean;
   /** The Temporal the pipeline runs on: the dev server, or `room-sync cluster` (the cluster scenarios). */
   readonly temporal?: 'dev' | 'cluster';
@@ -356,7 +358,17 @@ function describeCounts(counts: LedgerCounts, failedWrites: number): string {
 }
 
 function rigOptions(settings: ScenarioSettings, id: number, say: (message: string) => void): RigOptions {
-  return { prefix: settings.prefix, scenario: id, hotels: settings.hotels, rooms: settings.rooms, rate: settings.rate, seed: settings.seed, temporal: settings.temporal ?? 'dev', log: say };
+  return {
+    prefix: settings.prefix,
+    scenario: id,
+    hotels: settings.hotels,
+    rooms: settings.rooms,
+    rate: settings.rate,
+    seed: settings.seed,
+    temporal: settings.temporal ?? 'dev',
+    log: say,
+    ...(settings.workerNodeOptions ? { workerNodeOptions: settings.workerNodeOptions } : {}),
+  };
 }
 
 /** Load progress every five seconds while `work` runs. */
