@@ -86,6 +86,7 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
   });
   // The history entry is this process's own when it is a history host; the others only need one to be valid.
   const history = layout.processes[serviceOf(name) === 'history' ? name : 'history-1'];
+  const pool = pools(layout, name);
   return {
     log: { stdout: true, level: 'warn' },
     persistence: {
@@ -93,8 +94,8 @@ export function serverConfig(layout: ClusterLayout, name: ClusterProcessName, da
       visibilityStore: 'postgres-visibility',
       numHistoryShards: historyShards,
       datastores: {
-        'postgres-default': store(layout.databases.main, pools(layout, name).main),
-        'postgres-visibility': store(layout.databases.visibility, pools(layout, name).visibility),
+        'postgres-default': store(layout.databases.main, pool.main),
+        'postgres-visibility': store(layout.databases.visibility, pool.visibility),
       },
     },
     global: {
