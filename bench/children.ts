@@ -1,7 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { roomSyncNodeArgs } from '../scripts/room-sync-entry.js';
+import { join } from 'node:path';
+import { buildCliSync, builtCliVariable, roomSyncNodeArgs } from '../scripts/room-sync-entry.js';
 import { projectRoot } from '../src/setup/source-schemas.js';
+
+let builtRoomSync: string | null = null;
+
+/**
+ * The bench measures `room-sync` as `npm start` and a deployment run it: built (scripts/build.ts),
+ * not through tsx, whose loader thread and transpiled sources add some 45 MiB to every process.
+ * Built once per bench process, from the sources as they are now; a run under npm test uses the test run's build.
+ */
+function roomSyncArgs(args: readonly string[]): string[] {
+  if (process.env[builtCliVariable] === undefined) {
+    builtRoomSync ??= buildCliSync(join(projectRoot, '.data', 'bench-cli'));
+    return roomSyncNodeArgs(args, { ...process.env, [builtCliVariable]: builtRoomSync });
+  }
+  return roomSyncNodeArgs(args);
+}
 
 /**
  * A child process the bench runs and measures: output goes to a log file, and it is
@@ -27,8 +43,8 @@ export class ChildService {
   static start(name: string, args: readonly string[], env: Readonly<Record<string, string>>, logPath: string, nodeArgs: readonly string[] = []): ChildService {
     const fd = openSync(logPath, 'a');
     try {
-      // `room-sync` itself starts as the test run built it, where it did (scripts/room-sync-entry.ts); anything else through tsx.
-      const script = args[0] === 'src/cli/main.ts' ? roomSyncNodeArgs(args.slice(1)) : ['--import', 'tsx', ...args];
+      // `room-sync` itself starts built (roomSyncArgs); anything else through tsx.
+      const script = args[0] === 'src/cli/main.ts' ? roomSyncArgs(args.slice(1)) : ['--import', 'tsx', ...args];
       const child = spawn(process.execPath, [...nodeArgs, ...script], {
         cwd: projectRoot,
         env: { ...process.env, ...env },

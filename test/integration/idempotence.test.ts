@@ -276,6 +276,9 @@ test('a room workflow continues as new without losing a signal, keeps its search
   assert.equal(description.typedSearchAttributes.get(roomCodeKey), '777', 'RoomCode survives continue-as-new');
   assert.equal(description.typedSearchAttributes.get(hotelClassKey), 'cloud-managed', 'HotelClass follows the row');
   assert.equal(description.typedSearchAttributes.get(policyVersionKey), policy.policyVersion, 'PolicyVersion follows the row');
+  // Workflow code captures no stacks (src/workflows/stack-traces.ts): the SDK's promise hook finds no frames to map or keep.
+  const { stacks } = await env.client.workflow.getHandle(workflowId).query<{ stacks: { locations: unknown[] }[] }>('__enhanced_stack_trace');
+  assert.deepEqual(stacks.filter((stack) => stack.locations.length > 0), [], 'no promise of the waiting run holds a stack');
   const stored = await roomState('IDEM2', '777');
   assert.equal(stored.unified?.availability, 11);
   assert.equal(stored.unified?.rate_minor, '2011');
