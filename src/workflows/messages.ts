@@ -33,10 +33,11 @@ export const roomWorkflowTaskTimeout = '30 seconds';
 /**
  * Batches per room run before it continues as new: a run is what a worker replays when a room
  * comes back after a cache eviction or a worker restart, so short runs bring a cold worker's
- * rooms back fast (docs/capacity.md, cold start) and read well in the UI. A batch adds about
- * `roomRunEventsPerBatch` history events (signal, workflow task, apply marker).
+ * rooms back fast (docs/capacity.md, cold start) and read well in the UI; and a cached run holds
+ * a few KB of the SDK core's state per batch until it ends (docs/capacity.md, Memory). A batch
+ * adds about `roomRunEventsPerBatch` history events (signal, workflow task, apply marker).
  */
-export const roomRunBatches = 50;
+export const roomRunBatches = 25;
 export const roomRunEventsPerBatch = 5;
 
 export const sourceChangesSignal = defineSignal<[SourceChange[]]>('sourceChanges');

@@ -56,8 +56,10 @@ const { quarantineRoomChanges } = proxyLocalActivities<Activities>({
 export const quarantineAfterAttempts = 4;
 
 const maxChangesPerApply = 500;
-/** Runs of `roomRunBatches` (50) instead of 100 batches. */
-const shortRunsPatch = 'room-runs-of-50-batches';
+/** Runs of 50 batches instead of 100 (an earlier release). */
+const runsOf50Patch = 'room-runs-of-50-batches';
+/** Runs of `roomRunBatches` (25) instead of 50. */
+const runsOf25Patch = 'room-runs-of-25-batches';
 
 /** What one run hands the next. */
 export interface CarriedRoomState {
@@ -99,8 +101,8 @@ export async function roomWorkflow(input: RoomWorkflowInput): Promise<void> {
   let reResolve = input.carried?.reResolve ?? null;
   let lastConflicts: readonly ConflictSummary[] = [];
   let batchesApplied = 0;
-  // Runs begun before runs were shortened keep their 100 batches, so their histories replay unchanged.
-  const maxBatchesPerRun = input.maxBatchesPerRun ?? (patched(shortRunsPatch) ? roomRunBatches : 100);
+  // Runs begun before runs were shortened keep their length (100, then 50 batches), so their histories replay unchanged.
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? (patched(runsOf25Patch) ? roomRunBatches : patched(runsOf50Patch) ? 50 : 100);
 
   const take = (changes: readonly SourceChange[]) => {
     pending.push(...changes);
