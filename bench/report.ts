@@ -78,7 +78,7 @@ export async function writeReport(summary: BenchSummary, saveReference: boolean)
     const other = summary.steps.map((step) => step.other_load_cores);
     await writeFile(
       join(reference, 'README.md'),
-      `# Reference run\n\n\`${benchCommand()}\` of ${summary.started_at} on commit ${currentCommit()}, on ${describeMachineLine(summary.machine)}; ` +
+      `# Reference run\n\n\`${benchCommand()}\` of ${summary.started_at} on commit ${commitAtStart}, on ${describeMachineLine(summary.machine)}; ` +
         `load average at start ${summary.machine.load_average_at_start.join(' ')}; processes outside the bench used ` +
         `${Math.min(...other)}-${Math.max(...other)} cores during its steps. Wall time ${summary.wall_s} s.\n\nSee [summary.md](summary.md) and [latency.svg](latency.svg); ` +
         `[results.json](results.json) holds every step.\n`,
@@ -94,6 +94,9 @@ function benchCommand(): string {
   const args = process.argv.slice(2);
   return args.length === 0 ? 'npm run bench' : `npm run bench -- ${args.join(' ')}`;
 }
+
+/** Read when the bench starts: the code it ran, not the tree at the end (the reference's own files, docs edited meanwhile). */
+const commitAtStart = currentCommit();
 
 function currentCommit(): string {
   try {
