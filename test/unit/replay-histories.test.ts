@@ -4,13 +4,14 @@
 // guard it with patched() instead, and re-capture (test/histories/README.md).
 // No server: Worker.runReplayHistories on the bundled code.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { formatOutcome, readHistoryFile, replayRuns, type RunToReplay } from '../../src/cli/replay-command.js';
+import { formatOutcome, historyFromJson, readHistoryFile, replayRuns, type RunToReplay } from '../../src/cli/replay-command.js';
 import { bundleRoomSyncWorkflows, bundlerOptions } from '../../src/workers/worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -63,6 +64,32 @@ test('every captured history replays against the current workflow code', async (
   const failures = outcomes.filter((outcome) => outcome.error).map(formatOutcome);
   assert.deepEqual(failures, [], `histories that no longer replay:\n${failures.join('\n')}`);
   for (const [index, outcome] of outcomes.entries()) assert.ok(outcome.events > 5, `${histories[index]?.file} has events`);
+});
+
+/** A captured history as a run begun under an earlier release records it: its patch marker renamed. */
+async function withPatchRenamed(file: string, from: string, to: string): Promise<{ history: History; renamed: number }> {
+  const json = JSON.parse(await readFile(path.join(historiesDir, file), 'utf8')) as {
+    events: { markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> } }[];
+  };
+  let renamed = 0;
+  for (const event of json.events) {
+    const marker = event.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_patch') continue;
+    for (const payload of Object.values(marker.details ?? {}).flatMap((detail) => detail.payloads ?? [])) {
+      const text = Buffer.from(payload.data ?? '', 'base64').toString('utf8');
+      if (!text.includes(from)) continue;
+      payload.data = Buffer.from(text.replace(from, to), 'utf8').toString('base64');
+      renamed += 1;
+    }
+  }
+  return { history: historyFromJson(json), renamed };
+}
+
+test('room runs begun under runs of 50 batches still replay (their patch marker, not the 25-batch one)', async () => {
+  const { history, renamed } = await withPatchRenamed('conflicts.json', 'room-runs-of-25-batches', 'room-runs-of-50-batches');
+  assert.equal(renamed, 1, 'conflicts.json was captured with runs of 25 batches (npm run histories:capture)');
+  const [outcome] = await replayRuns([{ workflowId: 'replay/conflicts.runs-of-50', runId: 'conflicts.runs-of-50', history }], { workflowBundle: current });
+  assert.equal(outcome?.error, undefined, outcome ? formatOutcome(outcome) : 'no outcome');
 });
 
 test('a nondeterministic copy of the room workflow fails to replay every room history', async () => {
