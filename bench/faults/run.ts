@@ -99,6 +99,7 @@ function rowNotes(row: ScenarioRow): string[] {
   if (row.unexpected > 0) lines.push(`${row.unexpected} audit rows match no write`);
   if (!row.converged) lines.push('did not converge');
   if (row.rssSlopeMiBPerHour) lines.push(`RSS slope after the first 5 min: worker ${show(row.rssSlopeMiBPerHour.worker)} MiB/h, connectors ${show(row.rssSlopeMiBPerHour.connectors)} MiB/h`);
+  if (row.rssMiBByMinute) lines.push(`worker RSS MiB by minute: ${row.rssMiBByMinute.worker.join(' ')}`);
   lines.push(`${row.failedWrites} writes refused during the fault; ${row.seconds.toFixed(0)} s in all`);
   lines.push(...row.failures.map((failure) => `FAIL: ${failure}`));
   return lines.map((line) => `  ${row.id}: ${line}`);

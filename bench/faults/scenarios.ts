@@ -77,6 +77,8 @@ export interface ScenarioRow {
   readonly notes: readonly string[];
   readonly failures: readonly string[];
   readonly rssSlopeMiBPerHour?: { readonly worker: number | null; readonly connectors: number | null };
+  /** RSS at the end of each minute of the soak: whether it plateaus or keeps climbing, which a slope alone does not say. */
+  readonly rssMiBByMinute?: { readonly worker: readonly number[]; readonly connectors: readonly number[] };
   readonly seconds: number;
 }
 
@@ -480,6 +482,13 @@ function settled(samples: readonly { readonly atS: number; readonly kib: number 
   return samples.filter((sample) => sample.atS >= slopeFromS);
 }
 
+/** The last sample of each whole minute, in MiB (one decimal). */
+export function byMinute(samples: readonly { readonly atS: number; readonly kib: number }[]): number[] {
+  const minutes = new Map<number, number>();
+  for (const sample of samples) minutes.set(Math.floor(sample.atS / 60), Math.round((sample.kib / 1024) * 10) / 10);
+  return [...minutes.entries()].sort(([a], [b]) => a - b).map(([, mib]) => mib);
+}
+
 /** Least-squares slope of (seconds, KiB) samples, in MiB per hour; null with fewer than two samples. */
 export function slopeMiBPerHour(samples: readonly { readonly atS: number; readonly kib: number }[]): number | null {
   if (samples.length < 2) return null;
@@ -555,6 +564,7 @@ export async function runSoak(settings: ScenarioSettings): Promise<ScenarioRow> 
     const effect = { endedAt: Date.now(), notes, failures };
     const row = await finish(rig, context, scenario, started, effect, {
       rssSlopeMiBPerHour: { worker: slopeMiBPerHour(settled(samples.worker)), connectors: slopeMiBPerHour(settled(samples.connectors)) },
+      rssMiBByMinute: { worker: byMinute(samples.worker), connectors: byMinute(samples.connectors) },
     });
     return { ...row, currentAgainS: next > 0 ? worstCurrentAgainS : row.currentAgainS };
   } catch (error) {
