@@ -21,24 +21,24 @@ export function roomSyncNodeArgs(args: readonly string[], env: NodeJS.ProcessEnv
   return built ? [built, ...args] : ['--import', 'tsx', join(projectRoot, 'src', 'cli', 'main.ts'), ...args];
 }
 
-/** Bundles src/cli/main.ts into `<dir>/room-sync.mjs` (under the project, so its packages resolve from node_modules). */
+/** What buildCli and buildCliSync build: src/cli/main.ts into `<dir>/room-sync.mjs` (under the project, so its packages resolve from node_modules). */
+function cliBuildOptions(dir: string) {
+  return { entryPoints: [join(projectRoot, 'src', 'cli', 'main.ts')], outfile: join(dir, 'room-sync.mjs'), ...bundled };
+}
+
 export async function buildCli(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const outfile = join(dir, 'room-sync.mjs');
-  await build({
-    entryPoints: [join(projectRoot, 'src', 'cli', 'main.ts')],
-    outfile,
-    ...bundled,
-  });
-  return outfile;
+  const options = cliBuildOptions(dir);
+  await build(options);
+  return options.outfile;
 }
 
 /** buildCli for callers that cannot wait (a child process about to be spawned); esbuild takes well under a second. */
 export function buildCliSync(dir: string): string {
   mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, 'room-sync.mjs');
-  buildSync({ entryPoints: [join(projectRoot, 'src', 'cli', 'main.ts')], outfile, ...bundled });
-  return outfile;
+  const options = cliBuildOptions(dir);
+  buildSync(options);
+  return options.outfile;
 }
 
 /**
